@@ -1,0 +1,1 @@
+"""Vendor connectors: one package per vendor, plus the shared request plumbing."""

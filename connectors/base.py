@@ -1,0 +1,118 @@
+"""The connector interface: what every vendor connector declares and implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from connectors.http import Funnel
+from syncd.durations import Interval
+from syncd.models import TimeEntry
+
+
+class AccountSettings(BaseModel):
+    """Settings every account takes; a vendor's own model adds its credentials and options."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    vendor: str
+    base_url: str | None = Field(
+        default=None, description="Point at a self-hosted instance, a proxy or a sandbox."
+    )
+    timezone: str | None = Field(
+        default=None, description="Timezone of the vendor's local times; defaults to defaults.timezone."
+    )
+    lookback: Interval = Field(
+        default=600, description="How far behind the cursor each poll re-reads, to catch late edits."
+    )
+    reconcile_every: Interval = Field(
+        default=3600, description="How often the open cycles are re-listed to catch deletions."
+    )
+
+
+class SourceSelector(BaseModel):
+    """How a client's file picks its entries out of an account; vendors add their own keys."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    account: str
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRoute:
+    """One client of an account and the selector that says which entries are its own."""
+
+    client_key: str
+    selector: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """A vendor's request allowance already reduced by our safety margin."""
+
+    requests: int
+    per_seconds: float
+    max_concurrency: int = 4
+
+
+class Connector(ABC):
+    """One vendor account: listing changed entries, listing a window, normalizing payloads.
+
+    A connector knows nothing of retainers. Subclasses declare the class attributes and
+    implement :meth:`changes`, :meth:`window` and :meth:`normalize`; every request goes
+    through ``self.http`` (the funnel), which maps failures to syncd's error vocabulary.
+    """
+
+    vendor: ClassVar[str]
+    display_name: ClassVar[str]
+    settings_model: ClassVar[type[AccountSettings]]
+    selector_model: ClassVar[type[SourceSelector]]
+    max_page_size: ClassVar[int]
+    budget: ClassVar[Budget]
+    default_base_url: ClassVar[str]
+
+    def __init__(
+        self,
+        name: str,
+        settings: AccountSettings,
+        routes: Sequence[ClientRoute],
+        http: Funnel,
+        *,
+        default_timezone: str = "UTC",
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.routes = tuple(routes)
+        self.http = http
+        self.default_timezone = default_timezone
+
+    @classmethod
+    @abstractmethod
+    def http_options(cls, settings: Any) -> dict[str, Any]:
+        """Keyword arguments for the funnel: ``headers`` and optionally ``auth``."""
+
+    @classmethod
+    def budget_for(cls, settings: Any) -> Budget:
+        """The request budget for an account; vendors may let settings lower it."""
+        return cls.budget
+
+    @abstractmethod
+    def changes(self, since: datetime | None, backfill_from: date) -> AsyncIterator[list[TimeEntry]]:
+        """Pages of entries changed since ``since``; with no cursor, all work from ``backfill_from``."""
+
+    @abstractmethod
+    def window(self, start: date, end: date) -> AsyncIterator[list[TimeEntry]]:
+        """Pages of every live entry worked between ``start`` and ``end`` inclusive (reconcile)."""
+
+    @abstractmethod
+    def normalize(self, raw: dict[str, Any]) -> TimeEntry:
+        """One vendor payload as a TimeEntry (pure); raise PayloadError when it cannot be read."""
+
+    async def aclose(self) -> None:
+        """Release the connection pool."""
+        await self.http.aclose()

@@ -1,0 +1,51 @@
+"""The registry of vendor connectors, and the factory that opens one for an account."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+
+from connectors.base import ClientRoute, Connector
+from connectors.harvest.client import HarvestConnector
+from connectors.http import Funnel, RequestBudget, Sleep
+
+CONNECTORS: dict[str, type[Connector]] = {
+    HarvestConnector.vendor: HarvestConnector,
+}
+
+
+def vendors() -> set[str]:
+    """Vendor names an account's ``vendor:`` may take."""
+    return set(CONNECTORS)
+
+
+def connector_class(vendor: str) -> type[Connector]:
+    """The connector class for ``vendor``; KeyError when unknown."""
+    return CONNECTORS[vendor]
+
+
+def open_connector(
+    name: str,
+    settings: Any,
+    routes: Sequence[ClientRoute],
+    *,
+    default_timezone: str = "UTC",
+    transport: httpx.AsyncBaseTransport | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> Connector:
+    """A connector for account ``name`` with its own funnel (budget, retries, error mapping)."""
+    cls = connector_class(settings.vendor)
+    budget = cls.budget_for(settings)
+    http = Funnel(
+        vendor=cls.display_name,
+        base_url=settings.base_url or cls.default_base_url,
+        budget=RequestBudget(budget.requests, budget.per_seconds, sleep=sleep),
+        max_concurrency=budget.max_concurrency,
+        transport=transport,
+        sleep=sleep,
+        **cls.http_options(settings),
+    )
+    return cls(name, settings, routes, http, default_timezone=default_timezone)

@@ -1,0 +1,578 @@
+"""The admin's YAML configuration: pydantic models, and a loader that names file and line."""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
+
+from syncd.durations import Interval
+from syncd.errors import ConfigError, ConfigProblem
+from syncd.rules.hours import BusinessHours, parse_business_hours
+
+KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+# Fields a `describe` template may use. Worker names and internal notes are absent on
+# purpose: a template cannot publish what the allow-list does not name.
+TEMPLATE_FIELDS = frozenset(
+    {"ticket_number", "ticket_title", "ticket_type", "work_type", "role", "task", "project", "notes"}
+)
+
+
+class Strict(BaseModel):
+    """Base of every config model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(f"unknown timezone {name!r} (use an IANA name such as Europe/London)") from err
+    return name
+
+
+def _regex(pattern: str) -> str:
+    try:
+        re.compile(pattern)
+    except re.error as err:
+        raise ValueError(f"invalid regular expression {pattern!r}: {err}") from err
+    return pattern
+
+
+def _template(text: str) -> str:
+    try:
+        parts = list(string.Formatter().parse(text))
+    except ValueError as err:
+        raise ValueError(f"invalid template {text!r}: {err}") from err
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in TEMPLATE_FIELDS or spec or conversion:
+            allowed = ", ".join(sorted(TEMPLATE_FIELDS))
+            raise ValueError(f"template field {{{name}}} is not allowed; use one of: {allowed}")
+    return text
+
+
+def _str_list(value: Any) -> Any:
+    return [value] if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+
+
+Timezone = Annotated[str, AfterValidator(_timezone)]
+Regex = Annotated[str, AfterValidator(_regex)]
+Template = Annotated[str, AfterValidator(_template)]
+StrList = Annotated[list[str], BeforeValidator(_str_list)]
+Hours = Annotated[Decimal, Field(max_digits=9, decimal_places=2)]
+WorkingHours = Annotated[BusinessHours, BeforeValidator(parse_business_hours)]
+
+
+# --- syncd.yaml -------------------------------------------------------------------------
+
+
+class Defaults(Strict):
+    """What a client gets when its own file says nothing."""
+
+    refresh: Interval = Field(default=900, description="How stale a page may get: 15m, 1h …")
+    timezone: Timezone = "UTC"
+    rules: list[str] = Field(default_factory=list, description="Rule sets applied to every client.")
+
+
+class PublishConfig(Strict):
+    """Where pages are published and the address they are reached at."""
+
+    base_url: str | None = Field(
+        default=None, pattern=r"^https?://[^\s/]+(/[^\s]*)?$",
+        description="Public address of the page server; page URLs are base_url/c/<token>/.",
+    )
+
+
+class SyncdFile(Strict):
+    """The top-level syncd.yaml."""
+
+    accounts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    defaults: Defaults = Field(default_factory=Defaults)
+    publish: PublishConfig = Field(default_factory=PublishConfig)
+    technicians: list[str] = Field(
+        default_factory=list, description="Extra names always scrubbed from published text."
+    )
+
+
+# --- clients/<key>.yaml --------------------------------------------------------------
+
+
+class CycleConfig(Strict):
+    """Exactly one of monthly / quarterly / yearly, each anchored on its first start date."""
+
+    monthly: date | None = None
+    quarterly: date | None = None
+    yearly: date | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> CycleConfig:
+        given = [k for k in ("monthly", "quarterly", "yearly") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError("give exactly one of monthly, quarterly or yearly with its anchor date")
+        return self
+
+    @property
+    def months(self) -> int:
+        """Length of one cycle in months."""
+        return {"monthly": 1, "quarterly": 3, "yearly": 12}[self.kind]
+
+    @property
+    def kind(self) -> str:
+        return next(k for k in ("monthly", "quarterly", "yearly") if getattr(self, k) is not None)
+
+    @property
+    def anchor(self) -> date:
+        value = getattr(self, self.kind)
+        assert value is not None
+        return value
+
+
+class PoolConfig(Strict):
+    """A bucket of hours with its own cap."""
+
+    label: str | None = None
+    cap_hours: Hours = Field(ge=0)
+
+
+class AdjustmentConfig(Strict):
+    """A top-up (positive) or correction (negative) shown to the client with its note."""
+
+    date: date
+    hours: Hours
+    note: str = Field(min_length=1)
+    pool: str | None = None
+
+
+class AlertsConfig(Strict):
+    """Low-balance thresholds, in percent of the available hours."""
+
+    at_percent: list[Annotated[int, Field(ge=1, le=1000)]] = Field(default_factory=lambda: [75, 90, 100])
+    notify: list[str] = Field(default_factory=list)
+
+
+class RetainerConfig(Strict):
+    """The agreement: its cycle, pools and adjustments."""
+
+    cycle: CycleConfig
+    pools: dict[str, PoolConfig] = Field(min_length=1)
+    adjustments: list[AdjustmentConfig] = Field(default_factory=list)
+    overage_policy: str | None = None
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+
+    @model_validator(mode="after")
+    def _pools_exist(self) -> RetainerConfig:
+        for key in self.pools:
+            if not KEY_PATTERN.match(key):
+                raise ValueError(f"pool name {key!r} must be lower-case letters, digits, - or _")
+        for adj in self.adjustments:
+            if adj.pool is not None and adj.pool not in self.pools:
+                raise ValueError(f"adjustment on {adj.date} names pool {adj.pool!r}, which is not defined")
+        return self
+
+    @property
+    def default_pool(self) -> str:
+        """The pool work lands in when no rule says otherwise: the first one listed."""
+        return next(iter(self.pools))
+
+
+class ClientFile(Strict):
+    """One client: clients/<key>.yaml."""
+
+    name: str = Field(min_length=1, description="Shown on the client's page.")
+    timezone: Timezone | None = None
+    refresh: Interval | None = None
+    sources: list[dict[str, Any]] = Field(min_length=1)
+    retainer: RetainerConfig
+    rules: list[str] | None = None
+    technicians: list[str] = Field(default_factory=list)
+
+
+# --- rules/<name>.yaml ----------------------------------------------------------------
+
+
+class Condition(Strict):
+    """A rule's `when`: every key given must hold (an empty condition always holds)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    vendor: StrList | None = None
+    account: StrList | None = None
+    work_type: StrList | None = None
+    role: StrList | None = None
+    task: StrList | None = None
+    project: StrList | None = None
+    ticket_type: StrList | None = None
+    tags: StrList | None = None
+    worker: StrList | None = None
+    approval: StrList | None = None
+    billable: bool | None = None
+    travel: bool | None = None
+    location: Literal["remote", "onsite", "unknown"] | None = None
+    text: Regex | None = Field(default=None, description="Regex searched in notes and ticket title.")
+    outside_hours: WorkingHours | None = None
+    within_hours: WorkingHours | None = None
+    min_duration: Interval | None = None
+    max_duration: Interval | None = None
+    all: list[Condition] | None = None
+    any: list[Condition] | None = None
+    not_: Condition | None = Field(default=None, alias="not")
+
+
+class Rule(Strict):
+    """One rule: a condition and the actions taken on entries that meet it."""
+
+    name: str = Field(min_length=1)
+    when: Condition = Field(default_factory=Condition)
+    drop: bool | str = False
+    describe: Template | None = None
+    multiply: Annotated[Decimal, Field(gt=0, le=10)] | None = None
+    label: str | None = None
+    pool: str | None = None
+
+    @model_validator(mode="after")
+    def _has_action(self) -> Rule:
+        if not (self.drop or self.describe or self.multiply or self.label or self.pool):
+            raise ValueError(f"rule {self.name!r} has no action (drop, describe, multiply, label or pool)")
+        return self
+
+
+class ExpectedLine(Strict):
+    """What a rule test expects a kept entry to become."""
+
+    description: str | None = None
+    pool: str | None = None
+    multiplier: Decimal | None = None
+    labels: list[str] | None = None
+    hours: Decimal | None = None
+
+
+class RuleTest(Strict):
+    """An input entry (normalized field names) and what the rules must make of it."""
+
+    entry: dict[str, Any]
+    expect: Literal["dropped"] | ExpectedLine
+
+
+class RuleSetFile(Strict):
+    """rules/<name>.yaml: ordered rules and their own tests."""
+
+    rules: list[Rule] = Field(default_factory=list)
+    tests: list[RuleTest] = Field(default_factory=list)
+
+
+# --- the loaded, cross-checked configuration -------------------------------------------
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A client's source: the account it reads and the validated selector."""
+
+    account: str
+    selector: Any
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """A client with every default resolved."""
+
+    key: str
+    name: str
+    timezone: str
+    refresh: int
+    sources: tuple[SourceSpec, ...]
+    retainer: RetainerConfig
+    rule_sets: tuple[str, ...]
+    technicians: tuple[str, ...]
+    file: str
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything in a config directory, validated and cross-checked."""
+
+    root: Path
+    accounts: Mapping[str, Any]
+    clients: Mapping[str, ClientSpec]
+    rule_sets: Mapping[str, RuleSetFile]
+    defaults: Defaults
+    publish: PublishConfig
+    technicians: tuple[str, ...] = ()
+    files: tuple[str, ...] = field(default=())
+
+    def clients_of(self, account: str) -> list[tuple[ClientSpec, Any]]:
+        """Each client reading ``account``, with its selector for that account."""
+        return [
+            (client, src.selector)
+            for client in self.clients.values()
+            for src in client.sources
+            if src.account == account
+        ]
+
+    def rules_for(self, client_key: str) -> list[Rule]:
+        """The client's rules in evaluation order: later rule sets first, so they override."""
+        client = self.clients[client_key]
+        return [rule for name in reversed(client.rule_sets) for rule in self.rule_sets[name].rules]
+
+
+# --- YAML with line numbers ------------------------------------------------------------
+
+_ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
+Path_ = tuple[str | int, ...]
+
+
+class LineMap:
+    """Line numbers (1-based) of every key and list item of a YAML document, by path."""
+
+    def __init__(self) -> None:
+        self._lines: dict[Path_, int] = {}
+
+    def set(self, path: Path_, line: int) -> None:
+        self._lines.setdefault(path, line)
+
+    def line(self, path: Path_) -> int | None:
+        """The line of ``path``, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            if path in self._lines:
+                return self._lines[path]
+            path = path[:-1]
+        return self._lines.get((), None)
+
+
+def _walk(node: yaml.Node, path: Path_, lines: LineMap, problems: list[str | tuple[int, str]],
+          environ: Mapping[str, str]) -> None:
+    lines.set(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                problems.append((line, f"duplicate key {key!r} (first on line {seen[key]})"))
+            seen[key] = line
+            lines.set((*path, key), line)
+            _walk(value_node, (*path, key), lines, problems, environ)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _walk(item, (*path, i), lines, problems, environ)
+    elif isinstance(node, yaml.ScalarNode) and "${" in node.value:
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match["name"], match["default"]
+            if name in environ:
+                return environ[name]
+            if default is not None:
+                return default
+            problems.append((node.start_mark.line + 1, f"environment variable {name} is not set"))
+            return ""
+
+        node.value = _ENV.sub(substitute, node.value)
+
+
+def read_yaml(path: Path, *, environ: Mapping[str, str] | None = None) -> tuple[Any, LineMap]:
+    """Parse one YAML file with ``${ENV}`` substitution; raise ConfigError naming file and line."""
+    environ = os.environ if environ is None else environ
+    name = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(ConfigProblem(name, None, None, f"cannot read: {err}")) from err
+    loader = yaml.SafeLoader(text)
+    lines = LineMap()
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return {}, lines
+        found: list[str | tuple[int, str]] = []
+        _walk(node, (), lines, found, environ)
+        if found:
+            raise ConfigError([ConfigProblem(name, ln, None, msg) for ln, msg in found])  # type: ignore[misc]
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark else None
+        raise ConfigError(ConfigProblem(name, line, None, f"YAML syntax: {err.problem}")) from err
+    except yaml.YAMLError as err:
+        raise ConfigError(ConfigProblem(name, None, None, f"YAML: {err}")) from err
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _location(loc: tuple[str | int, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def problems_from(err: ValidationError, file: str, lines: LineMap, prefix: Path_ = ()) -> list[ConfigProblem]:
+    """Turn a pydantic ValidationError into located problems, one per error."""
+    problems = []
+    for item in err.errors(include_url=False):
+        # pydantic adds the failing validator's name for Annotated and union types; keep
+        # only the parts that are real keys of the document.
+        loc = tuple(p for p in item["loc"] if not (isinstance(p, str) and "[" in p))
+        loc = tuple("not" if p == "not_" else p for p in loc)
+        message = item["msg"]
+        if item["type"] == "extra_forbidden":
+            message = "unknown field (check its spelling; see config/example/)"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        path = (*prefix, *loc)
+        problems.append(ConfigProblem(file, lines.line(path), _location(path) or None, message))
+    return problems
+
+
+def _yaml_files(folder: Path) -> Iterator[Path]:
+    if folder.is_dir():
+        yield from sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -> Config:
+    """Load and cross-check a config directory; raise ConfigError listing every problem."""
+    from connectors.registry import connector_class, vendors
+
+    root = Path(root)
+    problems: list[ConfigProblem] = []
+    main = root / "syncd.yaml"
+    if not main.is_file():
+        raise ConfigError(ConfigProblem(str(main), None, None, "not found: a config directory needs syncd.yaml"))
+
+    def parse(path: Path, model: type[BaseModel]) -> tuple[Any, LineMap] | None:
+        try:
+            data, lines = read_yaml(path, environ=environ)
+        except ConfigError as err:
+            problems.extend(err.problems)
+            return None
+        if not isinstance(data, dict):
+            problems.append(ConfigProblem(str(path), 1, None, "expected a mapping at the top of the file"))
+            return None
+        try:
+            return model.model_validate(data), lines
+        except ValidationError as err:
+            problems.extend(problems_from(err, str(path), lines))
+            return None
+
+    # syncd.yaml and its accounts, each checked against its vendor's own model.
+    parsed_main = parse(main, SyncdFile)
+    accounts: dict[str, Any] = {}
+    syncd_file = SyncdFile()
+    if parsed_main:
+        syncd_file, main_lines = parsed_main
+        for name, raw in syncd_file.accounts.items():
+            at = ("accounts", name)
+            if not KEY_PATTERN.match(name):
+                problems.append(ConfigProblem(str(main), main_lines.line(at), _location(at),
+                                              "account names are lower-case letters, digits, - or _"))
+                continue
+            vendor = raw.get("vendor") if isinstance(raw, dict) else None
+            if vendor not in vendors():
+                problems.append(ConfigProblem(
+                    str(main), main_lines.line((*at, "vendor")), _location((*at, "vendor")),
+                    f"unknown vendor {vendor!r}; known: {', '.join(sorted(vendors()))}"))
+                continue
+            try:
+                accounts[name] = connector_class(vendor).settings_model.model_validate(raw)
+            except ValidationError as err:
+                problems.extend(problems_from(err, str(main), main_lines, at))
+
+    rule_sets: dict[str, RuleSetFile] = {}
+    rule_lines: dict[str, tuple[str, LineMap]] = {}
+    files = [str(main)]
+    for path in _yaml_files(root / "rules"):
+        files.append(str(path))
+        parsed = parse(path, RuleSetFile)
+        if parsed:
+            rule_sets[path.stem] = parsed[0]
+            rule_lines[path.stem] = (str(path), parsed[1])
+
+    clients: dict[str, ClientSpec] = {}
+    defaults = syncd_file.defaults
+    for name in defaults.rules:
+        if name not in rule_sets:
+            problems.append(ConfigProblem(str(main), None, "defaults.rules", f"no rule set named {name!r} in rules/"))
+    for path in _yaml_files(root / "clients"):
+        files.append(str(path))
+        if not KEY_PATTERN.match(path.stem):
+            problems.append(ConfigProblem(str(path), None, None,
+                                          "client file names are lower-case letters, digits, - or _"))
+            continue
+        parsed = parse(path, ClientFile)
+        if not parsed:
+            continue
+        client, lines = parsed
+        sources = []
+        for i, raw in enumerate(client.sources):
+            at = ("sources", i)
+            account = raw.get("account") if isinstance(raw, dict) else None
+            if account not in accounts:
+                known = ", ".join(sorted(accounts)) or "none"
+                problems.append(ConfigProblem(str(path), lines.line(at), _location((*at, "account")),
+                                              f"no account named {account!r} in syncd.yaml (known: {known})"))
+                continue
+            model = connector_class(accounts[account].vendor).selector_model
+            try:
+                sources.append(SourceSpec(account, model.model_validate(raw)))
+            except ValidationError as err:
+                problems.extend(problems_from(err, str(path), lines, at))
+        chosen = tuple(client.rules if client.rules is not None else defaults.rules)
+        for i, name in enumerate(chosen):
+            if name not in rule_sets:
+                problems.append(ConfigProblem(str(path), lines.line(("rules", i)), _location(("rules", i)),
+                                              f"no rule set named {name!r} in rules/"))
+            else:
+                rule_file, rule_map = rule_lines[name]
+                for j, rule in enumerate(rule_sets[name].rules):
+                    if rule.pool is not None and rule.pool not in client.retainer.pools:
+                        at = ("rules", j, "pool")
+                        problems.append(ConfigProblem(
+                            rule_file, rule_map.line(at), _location(at),
+                            f"rule {rule.name!r} sends work to pool {rule.pool!r}, which client "
+                            f"{path.stem} does not have (its pools: {', '.join(client.retainer.pools)})"))
+        clients[path.stem] = ClientSpec(
+            key=path.stem,
+            name=client.name,
+            timezone=client.timezone or defaults.timezone,
+            refresh=client.refresh or defaults.refresh,
+            sources=tuple(sources),
+            retainer=client.retainer,
+            rule_sets=chosen,
+            technicians=tuple(client.technicians),
+            file=str(path),
+        )
+    if parsed_main and not clients and not problems:
+        problems.append(ConfigProblem(str(root / "clients"), None, None, "no client files found"))
+    if problems:
+        raise ConfigError(problems)
+    return Config(
+        root=root,
+        accounts=accounts,
+        clients=clients,
+        rule_sets=rule_sets,
+        defaults=defaults,
+        publish=syncd_file.publish,
+        technicians=tuple(syncd_file.technicians),
+        files=tuple(files),
+    )

@@ -1,0 +1,38 @@
+"""Deployment settings from the environment (prefix SYNCD_): where things live and listen."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Process-level settings; the admin's YAML (config dir) says what to sync and publish."""
+
+    model_config = SettingsConfigDict(env_prefix="SYNCD_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./var/syncd.db",
+        description="SQLAlchemy URL; SQLite by default, postgresql+psycopg://… to scale out.",
+    )
+    config_dir: Path = Field(default=Path("./config"), description="Folder holding syncd.yaml.")
+    publish_dir: Path = Field(default=Path("./public"), description="Folder pages are written to.")
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    log_format: Literal["auto", "json", "console"] = Field(
+        default="auto", description="auto: console on a terminal, JSON lines otherwise."
+    )
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token for /metrics; without one it answers loopback only."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def public_base_url(self, configured: str | None) -> str:
+        """The address pages are reached at: publish.base_url, else the built-in server's."""
+        if configured:
+            return configured.rstrip("/")
+        host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::", "") else self.http_host
+        return f"http://{host}:{self.http_port}"

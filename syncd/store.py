@@ -1,0 +1,467 @@
+"""The store: SQLAlchemy tables and the repository that is the only code touching the database."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    and_,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, make_url
+
+from syncd.models import TimeEntry
+
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out, on SQLite and PostgreSQL alike."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use UTC-aware datetimes")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+entries = Table(
+    "entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("vendor_id", String(128), nullable=False),
+    Column("client_key", String(64), nullable=True),
+    Column("work_date", Date, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("worker_name", String(256), nullable=True),
+    Column("digest", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("synced_at", UTCDateTime, nullable=False),
+    UniqueConstraint("account", "vendor_id", name="uq_entries_account_vendor_id"),
+    Index("ix_entries_client_date", "client_key", "work_date"),
+    Index("ix_entries_account_date", "account", "work_date"),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("account", String(64), primary_key=True),
+    Column("position", UTCDateTime, nullable=True),
+    Column("reconciled_at", UTCDateTime, nullable=True),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+sync_runs = Table(
+    "sync_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("account", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("finished_at", UTCDateTime, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("requests", Integer, nullable=False, default=0),
+    Column("fetched", Integer, nullable=False, default=0),
+    Column("changed", Integer, nullable=False, default=0),
+    Column("error", Text, nullable=True),
+    Index("ix_sync_runs_account_started", "account", "started_at"),
+)
+
+publishes = Table(
+    "publishes",
+    metadata,
+    Column("client_key", String(64), primary_key=True),
+    Column("token", String(128), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("published_at", UTCDateTime, nullable=False),
+    Column("stale", Boolean, nullable=False, default=False),
+)
+
+link_tokens = Table(
+    "link_tokens",
+    metadata,
+    Column("token", String(128), primary_key=True),
+    Column("client_key", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime, nullable=True),
+    Index("ix_link_tokens_client", "client_key"),
+)
+
+# Bound parameters per statement stay well under SQLite's limit.
+_CHUNK = 500
+
+
+def entry_digest(entry: TimeEntry) -> str:
+    """A fingerprint of an entry's content, so re-reading an unchanged entry changes nothing."""
+    return hashlib.sha256(json.dumps(entry.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def new_token() -> str:
+    """A page token: 192 random bits, URL-safe."""
+    return secrets.token_urlsafe(24)
+
+
+@dataclass(frozen=True)
+class SourceStatus:
+    """An account's health as its sync runs tell it."""
+
+    account: str
+    last_success_at: datetime | None
+    failing_since: datetime | None
+    last_outcome: str | None
+    last_error: str | None
+
+    @property
+    def failing(self) -> bool:
+        return self.failing_since is not None
+
+
+@dataclass(frozen=True)
+class SyncRun:
+    """One finished sync of an account, for the runs table and the summary log line."""
+
+    account: str
+    kind: str
+    started_at: datetime
+    finished_at: datetime
+    outcome: str
+    requests: int = 0
+    fetched: int = 0
+    changed: int = 0
+    error: str | None = None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the page server read while a sync writes; NORMAL is durable with WAL.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets its folder created and WAL mode switched on."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+class Store:
+    """Repository over the tables above. Methods are synchronous and short; callers in the
+    event loop run them in a worker thread."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
+        """Open the database at ``url`` and bring its schema up to date."""
+        store = cls(create_store_engine(url))
+        if migrate:
+            store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Apply Alembic migrations up to head."""
+        from alembic import command
+        from alembic.config import Config as AlembicConfig
+
+        cfg = AlembicConfig()
+        cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        with self.engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "head")
+
+    def close(self) -> None:
+        """Release pooled connections."""
+        self.engine.dispose()
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    # --- entries ---------------------------------------------------------------------
+
+    def apply_entries(self, account: str, batch: Sequence[TimeEntry], *, now: datetime) -> set[str]:
+        """Upsert one page of entries by (account, vendor id), in one transaction.
+
+        Returns the client keys whose lines may have changed: a new entry's client, and for
+        an edited entry both its old and new client (an entry moved between clients). An
+        entry no configured client claims is stored only if we already held it (so a move
+        away from a client is seen); re-reading an unchanged entry changes nothing.
+        """
+        touched: set[str] = set()
+        if not batch:
+            return touched
+        by_id = {e.vendor_id: e for e in batch}  # the last copy of a repeated id wins
+        with self._tx() as conn:
+            existing: dict[str, tuple[str | None, str]] = {}
+            ids = list(by_id)
+            for i in range(0, len(ids), _CHUNK):
+                rows = conn.execute(
+                    select(entries.c.vendor_id, entries.c.client_key, entries.c.digest).where(
+                        entries.c.account == account, entries.c.vendor_id.in_(ids[i : i + _CHUNK])
+                    )
+                )
+                existing.update({r.vendor_id: (r.client_key, r.digest) for r in rows})
+            inserts, updates = [], []
+            for vendor_id, entry in by_id.items():
+                digest = entry_digest(entry)
+                row = {
+                    "account": account,
+                    "vendor_id": vendor_id,
+                    "client_key": entry.client_key,
+                    "work_date": entry.work_date,
+                    "updated_at": entry.updated_at,
+                    "deleted": entry.deleted,
+                    "worker_name": entry.worker_name,
+                    "digest": digest,
+                    "data": entry.to_dict(),
+                    "synced_at": now,
+                }
+                if vendor_id not in existing:
+                    if entry.client_key is None or entry.deleted:
+                        continue
+                    inserts.append(row)
+                    touched.add(entry.client_key)
+                    continue
+                old_client, old_digest = existing[vendor_id]
+                if old_digest == digest:
+                    continue
+                updates.append({**row, "b_vendor_id": vendor_id})
+                touched.update(k for k in (old_client, entry.client_key) if k is not None)
+            if inserts:
+                conn.execute(insert(entries), inserts)
+            if updates:
+                stmt = (
+                    update(entries)
+                    .where(and_(entries.c.account == account, entries.c.vendor_id == bindparam("b_vendor_id")))
+                    .values({c: bindparam(c) for c in updates[0] if c not in ("b_vendor_id", "account", "vendor_id")})
+                )
+                conn.execute(stmt, updates)
+        return touched
+
+    def mark_deleted(self, account: str, vendor_ids: Iterable[str], *, now: datetime) -> set[str]:
+        """Mark entries deleted (a vendor tombstone or a reconcile); returns the clients touched."""
+        ids = list(vendor_ids)
+        touched: set[str] = set()
+        with self._tx() as conn:
+            for i in range(0, len(ids), _CHUNK):
+                chunk = ids[i : i + _CHUNK]
+                where = and_(entries.c.account == account, entries.c.vendor_id.in_(chunk), entries.c.deleted.is_(False))
+                touched.update(
+                    k for (k,) in conn.execute(select(entries.c.client_key).where(where).distinct()) if k
+                )
+                conn.execute(update(entries).where(where).values(deleted=True, synced_at=now, digest="deleted"))
+        return touched
+
+    def live_ids(self, account: str, start: date, end: date) -> set[str]:
+        """Vendor ids of live entries whose vendor work date lies in [start, end]."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(entries.c.vendor_id).where(
+                    entries.c.account == account,
+                    entries.c.deleted.is_(False),
+                    entries.c.work_date >= start,
+                    entries.c.work_date <= end,
+                )
+            )
+            return {r.vendor_id for r in rows}
+
+    def entries_for_client(self, client_key: str, since: date) -> list[TimeEntry]:
+        """The client's live entries with a work date on or after ``since``."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(entries.c.data).where(
+                    entries.c.client_key == client_key,
+                    entries.c.deleted.is_(False),
+                    entries.c.work_date >= since,
+                )
+            )
+            return [TimeEntry.from_dict(r.data) for r in rows]
+
+    def worker_names(self, accounts: Iterable[str]) -> set[str]:
+        """Every technician name seen on these accounts (for the scrubber and the leak guard)."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(entries.c.worker_name)
+                .where(entries.c.account.in_(list(accounts)), entries.c.worker_name.is_not(None))
+                .distinct()
+            )
+            return {r.worker_name for r in rows}
+
+    def count_entries(self, account: str | None = None) -> int:
+        """How many live entries the store holds (for one account, or all)."""
+        stmt = select(func.count()).select_from(entries).where(entries.c.deleted.is_(False))
+        if account is not None:
+            stmt = stmt.where(entries.c.account == account)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def reset_sync_state(self) -> None:
+        """Forget every entry, cursor, run and publish record; link tokens stay (the demo's reset)."""
+        with self._tx() as conn:
+            for table in (entries, cursors, sync_runs, publishes):
+                conn.execute(table.delete())
+
+    # --- cursors ---------------------------------------------------------------------
+
+    def cursor(self, account: str) -> datetime | None:
+        """The account's position: the newest vendor updated-at already committed."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(cursors.c.position).where(cursors.c.account == account)).scalar()
+
+    def reconciled_at(self, account: str) -> datetime | None:
+        """When the account's open window was last re-listed."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(cursors.c.reconciled_at).where(cursors.c.account == account)).scalar()
+
+    def _set_cursor_fields(self, account: str, now: datetime, **values: Any) -> None:
+        with self._tx() as conn:
+            done = conn.execute(update(cursors).where(cursors.c.account == account).values(updated_at=now, **values))
+            if done.rowcount == 0:
+                conn.execute(insert(cursors).values(account=account, updated_at=now, **values))
+
+    def advance_cursor(self, account: str, position: datetime, *, now: datetime) -> None:
+        """Move the cursor forward to ``position`` (never backwards)."""
+        current = self.cursor(account)
+        if current is None or position > current:
+            self._set_cursor_fields(account, now, position=position)
+
+    def mark_reconciled(self, account: str, *, now: datetime) -> None:
+        """Remember that the account's open window was re-listed now."""
+        self._set_cursor_fields(account, now, reconciled_at=now)
+
+    # --- sync runs ---------------------------------------------------------------------
+
+    def record_run(self, run: SyncRun) -> None:
+        """Keep one finished sync run; runs older than 30 days are pruned as we go."""
+        with self._tx() as conn:
+            conn.execute(insert(sync_runs).values(**run.__dict__))
+            conn.execute(
+                sync_runs.delete().where(
+                    sync_runs.c.account == run.account,
+                    sync_runs.c.started_at < run.started_at - timedelta(days=30),
+                )
+            )
+
+    def source_status(self, account: str) -> SourceStatus:
+        """Last success, and since when the account has failed (None when it has not)."""
+        with self.engine.connect() as conn:
+            last_ok = conn.execute(
+                select(func.max(sync_runs.c.finished_at)).where(
+                    sync_runs.c.account == account, sync_runs.c.outcome == "ok"
+                )
+            ).scalar()
+            last = conn.execute(
+                select(sync_runs.c.outcome, sync_runs.c.error)
+                .where(sync_runs.c.account == account)
+                .order_by(sync_runs.c.finished_at.desc(), sync_runs.c.id.desc())
+                .limit(1)
+            ).first()
+            failing_since = None
+            if last is not None and last.outcome != "ok":
+                cond = [sync_runs.c.account == account, sync_runs.c.outcome != "ok"]
+                if last_ok is not None:
+                    cond.append(sync_runs.c.started_at > last_ok)
+                failing_since = conn.execute(select(func.min(sync_runs.c.started_at)).where(*cond)).scalar()
+        return SourceStatus(
+            account=account,
+            last_success_at=last_ok,
+            failing_since=failing_since,
+            last_outcome=last.outcome if last else None,
+            last_error=last.error if last else None,
+        )
+
+    def runs(self, account: str, limit: int = 50) -> list[SyncRun]:
+        """The account's most recent runs, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(sync_runs).where(sync_runs.c.account == account)
+                .order_by(sync_runs.c.started_at.desc(), sync_runs.c.id.desc()).limit(limit)
+            )
+            return [SyncRun(**{k: v for k, v in r._mapping.items() if k != "id"}) for r in rows]
+
+    # --- link tokens and publishes ---------------------------------------------------------
+
+    def token_for(self, client_key: str, *, now: datetime) -> str:
+        """The client's live page token, created on first use."""
+        with self._tx() as conn:
+            token = conn.execute(
+                select(link_tokens.c.token).where(
+                    link_tokens.c.client_key == client_key, link_tokens.c.revoked_at.is_(None)
+                ).order_by(link_tokens.c.created_at.desc()).limit(1)
+            ).scalar()
+            if token is None:
+                token = new_token()
+                conn.execute(insert(link_tokens).values(token=token, client_key=client_key, created_at=now))
+            return token
+
+    def client_for_token(self, token: str) -> str | None:
+        """The client a live token belongs to; None for unknown or revoked tokens."""
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(link_tokens.c.client_key).where(
+                    link_tokens.c.token == token, link_tokens.c.revoked_at.is_(None)
+                )
+            ).scalar()
+
+    def record_publish(self, client_key: str, token: str, digest: str, *, now: datetime, stale: bool) -> None:
+        """Remember what was last published for a client."""
+        values = {"token": token, "digest": digest, "published_at": now, "stale": stale}
+        with self._tx() as conn:
+            done = conn.execute(update(publishes).where(publishes.c.client_key == client_key).values(**values))
+            if done.rowcount == 0:
+                conn.execute(insert(publishes).values(client_key=client_key, **values))
+
+    def last_publish(self, client_key: str) -> dict[str, Any] | None:
+        """The client's last publish record, if any."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(publishes).where(publishes.c.client_key == client_key)).first()
+            return dict(row._mapping) if row else None

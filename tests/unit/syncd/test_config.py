@@ -1,0 +1,144 @@
+"""Config loading: every mistake reported at once, each with file, line and field."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from syncd.config import load_config, read_yaml
+from syncd.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[3]
+ENV = {"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t", "DEMO_HARVEST_URL": "http://x",
+       "DEMO_HARVEST_ACCOUNT": "1", "DEMO_HARVEST_TOKEN": "t"}
+
+
+def write(root: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root
+
+
+GOOD = {
+    "syncd.yaml": (
+        "accounts:\n"
+        "  h: {vendor: harvest, account_id: 1, token: '${TOKEN}'}\n"
+        "defaults: {rules: [standard]}\n"
+    ),
+    "rules/standard.yaml": "rules:\n  - {name: no travel, when: {work_type: Travel}, drop: true}\n",
+    "clients/acme.yaml": (
+        "name: Acme\n"
+        "sources:\n"
+        "  - {account: h, client_id: 5}\n"
+        "retainer:\n"
+        "  cycle: {monthly: 2026-01-15}\n"
+        "  pools: {support: {cap_hours: 20}}\n"
+    ),
+}
+
+
+def test_shipped_example_and_demo_configs_validate() -> None:
+    for folder in ("example", "demo"):
+        config = load_config(ROOT / "config" / folder, environ=ENV)
+        assert config.clients, folder
+    assert len(load_config(ROOT / "config" / "demo", environ=ENV).clients) >= 3
+
+
+def test_good_config_resolves_defaults_and_secret_from_env(tmp_path: Path) -> None:
+    config = load_config(write(tmp_path, GOOD), environ={"TOKEN": "s3cret"})
+    acme = config.clients["acme"]
+    assert (acme.refresh, acme.timezone, acme.rule_sets) == (900, "UTC", ("standard",))
+    assert config.accounts["h"].token.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(config.accounts["h"])
+
+
+def test_three_mistakes_in_three_files_are_all_reported_with_file_and_line(tmp_path: Path) -> None:
+    files = dict(GOOD)
+    files["syncd.yaml"] = GOOD["syncd.yaml"] + "defaults_typo: 1\n"  # line 4: unknown key
+    files["rules/standard.yaml"] = (
+        "rules:\n"
+        "  - name: bad regex\n"
+        "    when: {text: '(unclosed'}\n"  # line 3
+        "    drop: true\n"
+    )
+    files["clients/acme.yaml"] = GOOD["clients/acme.yaml"].replace("cap_hours: 20", "cap_hours: -3")  # line 6
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, files), environ={"TOKEN": "x"})
+    found = sorted(str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems)
+    assert len(found) == 3, found
+    assert found[0].startswith("clients/acme.yaml:6: retainer.pools.support.cap_hours: ")
+    assert found[1].startswith("rules/standard.yaml:3: rules[0].when.text: invalid regular expression")
+    assert found[2].startswith("syncd.yaml:4: defaults_typo: unknown field")
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        pytest.param({"syncd.yaml": GOOD["syncd.yaml"].replace("harvest", "harvets")},
+                     "syncd.yaml:2: accounts.h.vendor: unknown vendor 'harvets'", id="unknown-vendor"),
+        pytest.param({"clients/acme.yaml": GOOD["clients/acme.yaml"].replace("account: h", "account: nope")},
+                     "clients/acme.yaml:3: sources[0].account: no account named 'nope'", id="unknown-account"),
+        pytest.param({"clients/acme.yaml": GOOD["clients/acme.yaml"].replace(", client_id: 5", "")},
+                     "clients/acme.yaml:3: sources[0]: give client_id, project_ids, or both", id="empty-selector"),
+        pytest.param({"clients/acme.yaml": GOOD["clients/acme.yaml"] + "timezone: Mars/Olympus\n"},
+                     "clients/acme.yaml:7: timezone: unknown timezone 'Mars/Olympus'", id="bad-timezone"),
+        pytest.param({"clients/acme.yaml": GOOD["clients/acme.yaml"] + "refresh: soon\n"},
+                     "clients/acme.yaml:7: refresh: expected an interval", id="bad-interval"),
+        pytest.param({"clients/acme.yaml": GOOD["clients/acme.yaml"] + "rules: [standrd]\n"},
+                     "clients/acme.yaml:7: rules[0]: no rule set named 'standrd'", id="unknown-rule-set"),
+        pytest.param({"rules/standard.yaml": "rules:\n  - {name: x, pool: elsewhere}\n"},
+                     "rules/standard.yaml:2: rules[0].pool: rule 'x' sends work to pool 'elsewhere', which client acme",
+                     id="rule-pool-missing"),
+        pytest.param({"rules/standard.yaml": "rules:\n  - {name: x, describe: 'by {worker_name}'}\n"},
+                     "rules/standard.yaml:2: rules[0].describe: template field {worker_name} is not allowed",
+                     id="template-field-not-allowed"),
+        pytest.param({"rules/standard.yaml": "rules:\n  - {name: x, when: {outside_hours: 'mon-fry 8:00-18:00'}, multiply: 2}\n"},
+                     "rules/standard.yaml:2: rules[0].when.outside_hours: 'fry' is not a weekday", id="bad-hours"),
+        pytest.param({"rules/standard.yaml": "rules:\n  - {name: x, when: {billable: false}}\n"},
+                     "rules/standard.yaml:2: rules[0]: rule 'x' has no action", id="rule-without-action"),
+        pytest.param({"syncd.yaml": GOOD["syncd.yaml"] + "accounts: {}\n"},
+                     "syncd.yaml:4: duplicate key 'accounts' (first on line 1)", id="duplicate-key"),
+        pytest.param({"syncd.yaml": GOOD["syncd.yaml"] + "publish: [oops\n"},
+                     "syncd.yaml:5: YAML syntax", id="yaml-syntax"),
+        pytest.param({"syncd.yaml": GOOD["syncd.yaml"].replace("${TOKEN}", "${MISSING_TOKEN}")},
+                     "syncd.yaml:2: environment variable MISSING_TOKEN is not set", id="missing-env"),
+    ],
+)
+def test_each_mistake_is_named_with_file_line_and_field(tmp_path: Path, files: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"})
+    messages = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    assert any(m.startswith(expected) for m in messages), messages
+
+
+def test_missing_syncd_yaml_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="syncd.yaml: not found"):
+        load_config(tmp_path)
+
+
+def test_env_default_syntax_is_used_when_variable_is_unset(tmp_path: Path) -> None:
+    path = write(tmp_path, {"a.yaml": "x: ${NOPE:-fallback}\n"}) / "a.yaml"
+    data, lines = read_yaml(path, environ={})
+    assert data == {"x": "fallback"}
+    assert lines.line(("x",)) == 1
+
+
+def test_later_rule_sets_are_evaluated_first(tmp_path: Path) -> None:
+    files = {**GOOD, "rules/over.yaml": "rules:\n  - {name: mine, label: Mine}\n",
+             "clients/acme.yaml": GOOD["clients/acme.yaml"] + "rules: [standard, over]\n"}
+    config = load_config(write(tmp_path, files), environ={"TOKEN": "x"})
+    assert [r.name for r in config.rules_for("acme")] == ["mine", "no travel"]
+
+
+def test_copy_of_demo_config_with_broken_client_keeps_other_errors_too(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "config" / "demo", tmp_path / "demo")
+    (tmp_path / "demo" / "clients" / "acme-dental.yaml").write_text("name: [unclosed\n")
+    (tmp_path / "demo" / "clients" / "cobalt-logistics.yaml").write_text("name: Cobalt\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "demo", environ=ENV)
+    files = {Path(p.file).name for p in caught.value.problems}
+    assert files == {"acme-dental.yaml", "cobalt-logistics.yaml"}
