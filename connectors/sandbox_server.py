@@ -1,0 +1,101 @@
+"""Serve any sandbox ASGI app on loopback with uvicorn, inside the caller's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Iterator
+from types import TracebackType
+
+import uvicorn
+from starlette.types import ASGIApp
+
+STARTUP_TIMEOUT = 10.0
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves process-wide state alone and says when it is listening."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.ready = asyncio.Event()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        # uvicorn >= 0.29 wraps serve() in this and installs SIGINT/SIGTERM handlers; the
+        # host process (pytest, the daemon, a benchmark) owns its signals, so install none.
+        yield
+
+    def install_signal_handlers(self) -> None:
+        # The same hook under its pre-0.29 name.
+        return None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self.ready.set()
+
+
+class SandboxServer:
+    """``async with SandboxServer(app) as server:`` serves ``app`` at ``server.url`` until the block ends."""
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.url = ""
+        self._server: _EmbeddedServer | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> SandboxServer:
+        """Bind the socket (port 0 picks a free one), start serving, and wait until listening."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self.port = sock.getsockname()[1]
+        host = f"[{self.host}]" if family == socket.AF_INET6 else self.host
+        self.url = f"http://{host}:{self.port}"
+        config = uvicorn.Config(
+            self.app,
+            log_config=None,  # never reconfigure the host's logging
+            access_log=False,
+            # Sandboxes have no startup hooks, and uvicorn turns a failed lifespan startup into
+            # sys.exit(), which would escape the task and stop the caller's event loop.
+            lifespan="off",
+            timeout_graceful_shutdown=5,
+        )
+        self._server = _EmbeddedServer(config)
+        # We bound the socket ourselves, so the port is known before uvicorn starts.
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=f"sandbox-server:{self.port}")
+        ready = asyncio.create_task(self._server.ready.wait())
+        done, _ = await asyncio.wait({ready, self._task}, timeout=STARTUP_TIMEOUT,
+                                     return_when=asyncio.FIRST_COMPLETED)
+        if ready not in done:
+            ready.cancel()
+            if self._task in done:
+                sock.close()
+                self._task.result()  # re-raise why serving stopped
+                raise RuntimeError(f"sandbox server on {self.url} stopped before it was ready")
+            await self._stop()
+            raise TimeoutError(f"sandbox server on {self.url} not ready after {STARTUP_TIMEOUT} s")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        """Stop accepting, let in-flight requests finish, and wait for the server task."""
+        await self._stop()
+
+    async def _stop(self) -> None:
+        if self._server is None or self._task is None:
+            return
+        self._server.should_exit = True
+        await self._task

@@ -1,0 +1,60 @@
+"""Shared fixtures: a store on SQLite and on the real PostgreSQL server."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from syncd.store import Store
+
+PG_URL = os.environ.get("SYNCD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+def _pg_reachable() -> str | None:
+    try:
+        engine = sa.create_engine(PG_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return None
+    except Exception as err:  # noqa: BLE001 - any failure means "not here"
+        return f"PostgreSQL at {PG_URL} is not reachable: {type(err).__name__}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
+    """A migrated, empty store on SQLite and on PostgreSQL (each test its own schema)."""
+    if request.param == "sqlite":
+        store = Store.open(f"sqlite:///{tmp_path / 'syncd.db'}")
+        yield store
+        store.close()
+        return
+    reason = _pg_reachable()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(reason)  # CI machines have the server: its absence is a failure there
+        pytest.skip(reason)
+    schema = f"t_{secrets.token_hex(6)}"
+    admin = sa.create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
+    store = Store.open(f"{PG_URL}?options=-csearch_path%3D{schema}")
+    try:
+        yield store
+    finally:
+        store.close()
+        with admin.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
+    """A migrated, empty SQLite store."""
+    store = Store.open(f"sqlite:///{tmp_path / 'syncd.db'}")
+    yield store
+    store.close()

@@ -1,0 +1,52 @@
+"""SandboxServer serves a sandbox over real loopback and leaves the host process alone."""
+
+from __future__ import annotations
+
+import logging
+import signal
+
+import httpx
+import pytest
+
+from connectors.harvest.sandbox import HarvestSandbox
+from connectors.sandbox_server import SandboxServer
+
+HEADERS = {
+    "Authorization": "Bearer sandbox-token",
+    "Harvest-Account-Id": "100200",
+    "User-Agent": "syncd-tests (ops@example.com)",
+}
+
+
+async def test_serves_the_harvest_sandbox_over_loopback() -> None:
+    sandbox = HarvestSandbox()
+    entry = sandbox.add_entry(client_id=5001, notes="Patched the file server")
+    sigint_before = signal.getsignal(signal.SIGINT)
+    root_handlers_before = list(logging.getLogger().handlers)
+
+    async with SandboxServer(sandbox.app) as server:
+        assert server.url.startswith("http://127.0.0.1:")
+        assert server.port != 0
+        # Signals and logging still belong to the host process while the server runs.
+        assert signal.getsignal(signal.SIGINT) is sigint_before
+        assert logging.getLogger().handlers == root_handlers_before
+        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, trust_env=False) as http:
+            response = await http.get("/v2/time_entries")
+            unauthorized = await http.get("/v2/time_entries", headers={"Authorization": "Bearer nope"})
+
+    assert response.status_code == 200
+    body = response.json()
+    assert [e["id"] for e in body["time_entries"]] == [entry["id"]]
+    assert body["links"]["first"].startswith(f"{server.url}/v2/time_entries?")
+    assert unauthorized.status_code == 401
+    assert sandbox.counters["requests"] == 2
+
+    # After the block the port is closed: nothing is left listening.
+    async with httpx.AsyncClient(trust_env=False) as http:
+        with pytest.raises(httpx.ConnectError):
+            await http.get(f"{server.url}/v2/users/me", headers=HEADERS)
+
+
+async def test_two_servers_get_distinct_free_ports() -> None:
+    async with SandboxServer(HarvestSandbox().app) as first, SandboxServer(HarvestSandbox().app) as second:
+        assert first.port != second.port

@@ -1,0 +1,128 @@
+"""The store on SQLite and PostgreSQL: upserts, moves, deletions, cursors, runs and tokens."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from syncd.models import TimeEntry
+from syncd.store import Store, SyncRun
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
+
+
+def entry(vendor_id: str, client: str | None = "acme", **changes: object) -> TimeEntry:
+    base = TimeEntry(account="h", vendor_id=vendor_id, client_key=client, work_date=date(2026, 11, 2),
+                     duration_seconds=3600, updated_at=NOW - timedelta(hours=1), worker_name="Priya Raman")
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_migrations_create_every_table_and_are_idempotent(any_store: Store) -> None:
+    any_store.migrate()
+    names = set(sa.inspect(any_store.engine).get_table_names())
+    assert {"entries", "cursors", "sync_runs", "publishes", "link_tokens", "alembic_version"} <= names
+
+
+def test_upsert_by_account_and_vendor_id_never_doubles(any_store: Store) -> None:
+    assert any_store.apply_entries("h", [entry("1"), entry("2")], now=NOW) == {"acme"}
+    assert any_store.apply_entries("h", [entry("1"), entry("2")], now=NOW) == set()
+    assert any_store.count_entries("h") == 2
+    assert any_store.apply_entries("h", [entry("1", duration_seconds=7200)], now=NOW) == {"acme"}
+    got = {e.vendor_id: e.duration_seconds for e in any_store.entries_for_client("acme", date(2026, 1, 1))}
+    assert got == {"1": 7200, "2": 3600}
+
+
+def test_same_vendor_id_on_two_accounts_are_two_entries(any_store: Store) -> None:
+    any_store.apply_entries("h", [entry("1")], now=NOW)
+    any_store.apply_entries("t", [dataclasses.replace(entry("1"), account="t")], now=NOW)
+    assert any_store.count_entries() == 2
+
+
+def test_an_entry_moved_between_clients_touches_both_and_leaves_the_old(any_store: Store) -> None:
+    any_store.apply_entries("h", [entry("1")], now=NOW)
+    assert any_store.apply_entries("h", [entry("1", client="birch")], now=NOW) == {"acme", "birch"}
+    assert any_store.entries_for_client("acme", date(2026, 1, 1)) == []
+    assert [e.vendor_id for e in any_store.entries_for_client("birch", date(2026, 1, 1))] == ["1"]
+
+
+def test_unclaimed_entries_are_not_stored_but_a_move_away_is(any_store: Store) -> None:
+    assert any_store.apply_entries("h", [entry("9", client=None)], now=NOW) == set()
+    assert any_store.count_entries() == 0
+    any_store.apply_entries("h", [entry("1")], now=NOW)
+    assert any_store.apply_entries("h", [entry("1", client=None)], now=NOW) == {"acme"}
+    assert any_store.entries_for_client("acme", date(2026, 1, 1)) == []
+
+
+def test_deletion_hides_an_entry_and_reports_its_client(any_store: Store) -> None:
+    any_store.apply_entries("h", [entry("1"), entry("2")], now=NOW)
+    assert any_store.live_ids("h", date(2026, 11, 1), date(2026, 11, 30)) == {"1", "2"}
+    assert any_store.mark_deleted("h", ["2"], now=NOW) == {"acme"}
+    assert any_store.mark_deleted("h", ["2"], now=NOW) == set()
+    assert [e.vendor_id for e in any_store.entries_for_client("acme", date(2026, 1, 1))] == ["1"]
+    assert any_store.live_ids("h", date(2026, 11, 1), date(2026, 11, 30)) == {"1"}
+    # An entry deleted and then seen again upstream (restored) comes back.
+    assert any_store.apply_entries("h", [entry("2")], now=NOW) == {"acme"}
+
+
+def test_entries_round_trip_every_field(any_store: Store) -> None:
+    full = entry("1", started_at=NOW, tags=("a", "b"), internal_notes="x", location="onsite", travel=True)
+    any_store.apply_entries("h", [full], now=NOW)
+    assert any_store.entries_for_client("acme", date(2026, 1, 1)) == [full]
+
+
+def test_cursor_only_moves_forward_and_is_utc(any_store: Store) -> None:
+    assert any_store.cursor("h") is None
+    any_store.advance_cursor("h", NOW, now=NOW)
+    any_store.advance_cursor("h", NOW - timedelta(hours=1), now=NOW)
+    assert any_store.cursor("h") == NOW
+    assert any_store.cursor("h").tzinfo is not None  # type: ignore[union-attr]
+
+
+def test_source_status_tracks_failure_since_and_recovery(any_store: Store) -> None:
+    def run(minutes: int, outcome: str) -> SyncRun:
+        at = NOW + timedelta(minutes=minutes)
+        return SyncRun("h", "poll", at, at + timedelta(seconds=1), outcome, error=None if outcome == "ok" else "boom")
+
+    any_store.record_run(run(0, "ok"))
+    any_store.record_run(run(5, "transient"))
+    any_store.record_run(run(10, "auth"))
+    status = any_store.source_status("h")
+    assert status.failing_since == NOW + timedelta(minutes=5)
+    assert status.last_success_at == NOW + timedelta(seconds=1)
+    assert (status.last_outcome, status.last_error) == ("auth", "boom")
+    any_store.record_run(run(15, "ok"))
+    assert any_store.source_status("h").failing_since is None
+
+
+def test_tokens_are_stable_per_client_long_and_url_safe(any_store: Store) -> None:
+    token = any_store.token_for("acme", now=NOW)
+    assert any_store.token_for("acme", now=NOW) == token
+    assert any_store.token_for("birch", now=NOW) != token
+    assert len(token) >= 32 and token.replace("-", "").replace("_", "").isalnum()
+    assert any_store.client_for_token(token) == "acme"
+    assert any_store.client_for_token("unknown-token-value") is None
+
+
+def test_worker_names_are_collected_per_account(any_store: Store) -> None:
+    any_store.apply_entries("h", [entry("1"), entry("2", worker_name="Sven Lindqvist")], now=NOW)
+    assert any_store.worker_names(["h"]) == {"Priya Raman", "Sven Lindqvist"}
+    assert any_store.worker_names(["other"]) == set()
+
+
+def test_a_large_page_is_upserted_in_chunks(any_store: Store) -> None:
+    page = [entry(str(i)) for i in range(1_234)]
+    assert any_store.apply_entries("h", page, now=NOW) == {"acme"}
+    assert any_store.count_entries("h") == 1_234
+
+
+def test_naive_datetimes_are_refused(sqlite_store: Store) -> None:
+    with pytest.raises(sa.exc.StatementError, match="naive datetime"):
+        sqlite_store.advance_cursor("h", datetime(2026, 1, 1), now=NOW)
+
+
+def test_sqlite_runs_in_wal_mode(sqlite_store: Store) -> None:
+    with sqlite_store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
