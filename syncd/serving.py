@@ -1,4 +1,4 @@
-"""Serve any sandbox ASGI app on loopback with uvicorn, inside the caller's event loop."""
+"""Serve an ASGI app (the page server, a vendor sandbox) with uvicorn inside the caller's event loop."""
 
 from __future__ import annotations
 
@@ -36,8 +36,8 @@ class _EmbeddedServer(uvicorn.Server):
         self.ready.set()
 
 
-class SandboxServer:
-    """``async with SandboxServer(app) as server:`` serves ``app`` at ``server.url`` until the block ends."""
+class AppServer:
+    """``async with AppServer(app) as server:`` serves ``app`` at ``server.url`` until the block ends."""
 
     def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
         self.app = app
@@ -47,7 +47,7 @@ class SandboxServer:
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> SandboxServer:
+    async def __aenter__(self) -> AppServer:
         """Bind the socket (port 0 picks a free one), start serving, and wait until listening."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -71,7 +71,7 @@ class SandboxServer:
         )
         self._server = _EmbeddedServer(config)
         # We bound the socket ourselves, so the port is known before uvicorn starts.
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=f"sandbox-server:{self.port}")
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=f"app-server:{self.port}")
         ready = asyncio.create_task(self._server.ready.wait())
         done, _ = await asyncio.wait({ready, self._task}, timeout=STARTUP_TIMEOUT,
                                      return_when=asyncio.FIRST_COMPLETED)
@@ -80,9 +80,9 @@ class SandboxServer:
             if self._task in done:
                 sock.close()
                 self._task.result()  # re-raise why serving stopped
-                raise RuntimeError(f"sandbox server on {self.url} stopped before it was ready")
+                raise RuntimeError(f"server on {self.url} stopped before it was ready")
             await self._stop()
-            raise TimeoutError(f"sandbox server on {self.url} not ready after {STARTUP_TIMEOUT} s")
+            raise TimeoutError(f"server on {self.url} not ready after {STARTUP_TIMEOUT} s")
         return self
 
     async def __aexit__(

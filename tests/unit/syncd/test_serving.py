@@ -1,4 +1,4 @@
-"""SandboxServer serves a sandbox over real loopback and leaves the host process alone."""
+"""AppServer serves a sandbox over real loopback and leaves the host process alone."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from connectors.harvest.sandbox import HarvestSandbox
-from connectors.sandbox_server import SandboxServer
+from syncd.serving import AppServer
 
 HEADERS = {
     "Authorization": "Bearer sandbox-token",
@@ -24,7 +24,7 @@ async def test_serves_the_harvest_sandbox_over_loopback() -> None:
     sigint_before = signal.getsignal(signal.SIGINT)
     root_handlers_before = list(logging.getLogger().handlers)
 
-    async with SandboxServer(sandbox.app) as server:
+    async with AppServer(sandbox.app) as server:
         assert server.url.startswith("http://127.0.0.1:")
         assert server.port != 0
         # Signals and logging still belong to the host process while the server runs.
@@ -48,5 +48,5 @@ async def test_serves_the_harvest_sandbox_over_loopback() -> None:
 
 
 async def test_two_servers_get_distinct_free_ports() -> None:
-    async with SandboxServer(HarvestSandbox().app) as first, SandboxServer(HarvestSandbox().app) as second:
+    async with AppServer(HarvestSandbox().app) as first, AppServer(HarvestSandbox().app) as second:
         assert first.port != second.port

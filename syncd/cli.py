@@ -1,0 +1,189 @@
+"""The command line: run, demo, validate, sync and links."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from syncd.errors import ConfigError
+from syncd.settings import Settings
+
+EX_CONFIG = 78  # sysexits.h: configuration error
+EX_TEMPFAIL = 75  # sysexits.h: a source failed; try again later
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="syncd: live retainer-balance pages for every client, fed from your PSA and time trackers.",
+)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", "-c", help="Config directory (default: $SYNCD_CONFIG_DIR or ./config).",
+                 file_okay=False),
+]
+
+
+def _settings(config: Path | None) -> Settings:
+    settings = Settings()
+    if config is not None:
+        settings = settings.model_copy(update={"config_dir": config})
+    from syncd.logs import configure_logging
+
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+def _load(settings: Settings):  # type: ignore[no-untyped-def]
+    from syncd.config import load_config
+
+    try:
+        return load_config(settings.config_dir)
+    except ConfigError as err:
+        _print_problems(err)
+        raise typer.Exit(EX_CONFIG) from err
+
+
+def _print_problems(err: ConfigError) -> None:
+    count = len(err.problems)
+    for problem in err.problems:
+        typer.echo(f"error: {problem}", err=True)
+    typer.echo(f"{count} problem{'s' if count != 1 else ''} found.", err=True)
+
+
+@app.command()
+def validate(config: ConfigOption = None) -> None:
+    """Check the config directory; print every problem with file and line (exit 78 if any)."""
+    settings = _settings(config)
+    loaded = _load(settings)
+    typer.echo(
+        f"{settings.config_dir}: OK ({len(loaded.accounts)} accounts, {len(loaded.clients)} clients, "
+        f"{len(loaded.rule_sets)} rule sets)"
+    )
+
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Run the daemon: refresh every client on its cadence and serve the pages."""
+    settings = _settings(config)
+    loaded = _load(settings)
+    from syncd.daemon import run_daemon
+
+    asyncio.run(run_daemon(settings, loaded))
+
+
+@app.command()
+def sync(
+    config: ConfigOption = None,
+    client: Annotated[list[str] | None, typer.Option("--client", help="Only this client (repeatable).")] = None,
+) -> None:
+    """One pass: read every source (with a deletion reconcile), publish the pages, exit.
+
+    Exits 75 when a source failed (its clients' pages are still published, marked stale).
+    """
+    settings = _settings(config)
+    loaded = _load(settings)
+    unknown = [c for c in client or [] if c not in loaded.clients]
+    if unknown:
+        typer.echo(f"error: no client named {', '.join(unknown)} (known: {', '.join(sorted(loaded.clients))})", err=True)
+        raise typer.Exit(2)
+    failed = asyncio.run(_sync_once(settings, loaded, client or None))
+    raise typer.Exit(EX_TEMPFAIL if failed else 0)
+
+
+async def _sync_once(settings: Settings, config, clients: list[str] | None) -> bool:  # type: ignore[no-untyped-def]
+    from publisher.sinks import DirectorySink
+    from syncd.coordinator import Coordinator
+    from syncd.store import Store
+
+    store = await asyncio.to_thread(Store.open, settings.database_url)
+    progress = _Progress() if sys.stderr.isatty() else None
+    coordinator = Coordinator(config, store, DirectorySink(settings.publish_dir), progress=progress)
+    try:
+        outcomes = await coordinator.sync_all(reconcile=True, clients=clients)
+    finally:
+        if progress:
+            progress.close()
+        await coordinator.aclose()
+        store.close()
+    for outcome in outcomes.values():
+        if outcome.error is not None:
+            typer.echo(f"error: {outcome.account}: {outcome.error}", err=True)
+    return any(not o.ok and not o.skipped for o in outcomes.values())
+
+
+class _Progress:
+    """A progress display on a terminal for a long backfill: entries read per account."""
+
+    def __init__(self) -> None:
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True)
+        self._tasks: dict[str, int] = {}
+        self._bar.start()
+
+    def __call__(self, account: str, fetched: int) -> None:
+        if account not in self._tasks:
+            self._tasks[account] = self._bar.add_task(account, total=None)
+        self._bar.update(self._tasks[account], description=f"{account}: {fetched:,} entries read")
+
+    def close(self) -> None:
+        self._bar.stop()
+
+
+@app.command()
+def links(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Each client's id, name and page URL."""
+    settings = _settings(config)
+    loaded = _load(settings)
+    from syncd.coordinator import utcnow
+    from syncd.store import Store
+
+    store = Store.open(settings.database_url)
+    base = settings.public_base_url(loaded.publish.base_url)
+    rows = [
+        {"client": key, "name": spec.name, "url": f"{base}/c/{store.token_for(key, now=utcnow())}/"}
+        for key, spec in sorted(loaded.clients.items())
+    ]
+    store.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(r["client"]) for r in rows)
+    for r in rows:
+        typer.echo(f"{r['client']:<{width}}  {r['url']}  {r['name']}")
+
+
+@app.command()
+def demo(
+    once: Annotated[bool, typer.Option("--once", help="One sync and publish, print the URLs, exit.")] = False,
+    folder: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its database and pages.")] = Path("var/demo"),
+    port: Annotated[int | None, typer.Option(help="Port for the page server (default $SYNCD_HTTP_PORT or 8080).")] = None,
+) -> None:
+    """Run syncd against a built-in Harvest sandbox that keeps adding work; no PSA needed."""
+    settings = _settings(None)
+    if port is not None:
+        settings = settings.model_copy(update={"http_port": port})
+    from syncd.demo import run_demo
+
+    try:
+        asyncio.run(run_demo(settings, folder, once=once, echo=typer.echo))
+    except ConfigError as err:
+        _print_problems(err)
+        raise typer.Exit(EX_CONFIG) from err
+    except OSError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(1) from err
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,328 @@
+"""The coordinator: single-flight account syncs, per-client refreshes and freshness bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from connectors.base import ClientRoute, Connector
+from connectors.registry import open_connector
+from publisher.render import render
+from publisher.sinks import Sink
+from syncd import events
+from syncd.config import ClientSpec, Config
+from syncd.errors import AuthError, ConnectorError, RateLimited
+from syncd.ledger import build_statement, history_start, reconcile_window
+from syncd.models import SourceFreshness, Statement, TimeEntry
+from syncd.rules.engine import CompiledRules, RuleContext, apply_rules, compile_rules
+from syncd.store import Store, SyncRun
+
+log = structlog.get_logger("syncd")
+
+Clock = Callable[[], datetime]
+ConnectorFactory = Callable[..., Connector]
+
+# A reconcile that would delete more than this share of what we hold in the window, or a
+# listing that comes back empty while we hold entries, is refused: vendors do answer
+# "nothing" by mistake, and a wiped ledger is worse than a late deletion.
+RECONCILE_MAX_SHARE = 0.9
+RECONCILE_MIN_HELD = 3
+AUTH_RETRY = timedelta(hours=1)
+STALE_AFTER_INTERVALS = 3
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class SyncOutcome:
+    """What one account sync did."""
+
+    account: str
+    ok: bool
+    touched: set[str] = field(default_factory=set)
+    skipped: bool = False
+    error: ConnectorError | None = None
+
+
+@dataclass
+class _Account:
+    connector: Connector
+    display_name: str
+    inflight: asyncio.Task[SyncOutcome] | None = None
+    last_success: datetime | None = None
+    failing: str | None = None  # the error kind while failing
+    not_before: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Published:
+    """A client page that was rendered: where it lives and whether its bytes changed."""
+
+    client_key: str
+    token: str
+    changed: bool
+    statement: Statement
+
+
+class Coordinator:
+    """Keeps every account's entries current in the store and every client's page published.
+
+    Account syncs are single-flight: concurrent asks for one account share one fetch. A
+    client refresh asks each of its accounts for data no older than a few seconds, then
+    republishes. After any sync, every configured client whose lines changed is republished.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        sink: Sink,
+        *,
+        clock: Clock = utcnow,
+        connector_factory: ConnectorFactory = open_connector,
+        progress: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.sink = sink
+        self.clock = clock
+        self.progress = progress
+        self._accounts: dict[str, _Account] = {}
+        for name, settings in config.accounts.items():
+            routes = [ClientRoute(c.key, sel) for c, sel in config.clients_of(name)]
+            connector = connector_factory(name, settings, routes, default_timezone=config.defaults.timezone)
+            self._accounts[name] = _Account(connector, connector.display_name)
+        self._rules: dict[str, CompiledRules] = {
+            key: compile_rules(config.rules_for(key)) for key in config.clients
+        }
+
+    async def aclose(self) -> None:
+        """Wait for in-flight syncs, then close every connector."""
+        pending = [a.inflight for a in self._accounts.values() if a.inflight and not a.inflight.done()]
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        for account in self._accounts.values():
+            await account.connector.aclose()
+
+    # --- accounts --------------------------------------------------------------------
+
+    def accounts_of(self, client_key: str) -> list[str]:
+        """The accounts a client reads, in its file's order, without repeats."""
+        return list(dict.fromkeys(s.account for s in self.config.clients[client_key].sources))
+
+    async def sync_account(
+        self, account: str, *, max_age: float = 0.0, reconcile: bool | None = None, publish: bool = True
+    ) -> SyncOutcome:
+        """Bring ``account`` up to date unless it synced in the last ``max_age`` seconds.
+
+        Concurrent calls share one fetch. ``reconcile`` True forces a re-list of the open
+        window (deletions), False skips it, None runs it when it is due. With ``publish``,
+        every client whose lines changed is republished at once.
+        """
+        state = self._accounts[account]
+        if state.inflight is not None and not state.inflight.done():
+            return await asyncio.shield(state.inflight)
+        now = self.clock()
+        if state.not_before is not None and now < state.not_before and reconcile is None:
+            return SyncOutcome(account, ok=False, skipped=True)
+        if max_age > 0 and state.last_success and (now - state.last_success).total_seconds() <= max_age:
+            return SyncOutcome(account, ok=True, skipped=True)
+        state.inflight = asyncio.create_task(self._sync(account, state, reconcile), name=f"sync:{account}")
+        outcome = await asyncio.shield(state.inflight)
+        if publish and outcome.touched:
+            await self._republish(outcome.touched)
+        return outcome
+
+    async def _sync(self, account: str, state: _Account, reconcile: bool | None) -> SyncOutcome:
+        connector = state.connector
+        started = self.clock()
+        requests_before = connector.http.requests
+        fetched = 0
+        touched: set[str] = set()
+        kind = "poll"
+        try:
+            cursor = await asyncio.to_thread(self.store.cursor, account)
+            since = cursor - timedelta(seconds=connector.settings.lookback) if cursor else None
+            newest: datetime | None = None
+            async for page in connector.changes(since, self._backfill_from(account, started)):
+                fetched += len(page)
+                touched |= await asyncio.to_thread(self.store.apply_entries, account, page, now=started)
+                if page:
+                    top = max(e.updated_at for e in page)
+                    newest = top if newest is None or top > newest else newest
+                if self.progress:
+                    self.progress(account, fetched)
+            # The cursor moves only now that every page is committed, and never past the
+            # sync's start: an entry edited while we paged is re-read next time.
+            position = started if since is None else (min(newest, started) if newest else None)
+            if position is not None:
+                await asyncio.to_thread(self.store.advance_cursor, account, position, now=started)
+            if reconcile or (reconcile is None and await self._reconcile_due(account, started)):
+                kind = "reconcile"
+                touched |= await self._reconcile(account, connector, started)
+        except ConnectorError as err:
+            return await self._failed(account, state, err, started, kind, connector.http.requests - requests_before, fetched, touched)
+        run = SyncRun(account, kind, started, self.clock(), "ok", connector.http.requests - requests_before,
+                      fetched, len(touched))
+        await asyncio.to_thread(self.store.record_run, run)
+        if state.failing:
+            events.source_recovered(account)
+        state.failing, state.not_before, state.last_success = None, None, started
+        events.sync_finished(run, clients=len(touched))
+        return SyncOutcome(account, ok=True, touched=touched & set(self.config.clients))
+
+    async def _failed(self, account: str, state: _Account, err: ConnectorError, started: datetime,
+                      kind: str, requests: int, fetched: int, touched: set[str]) -> SyncOutcome:
+        run = SyncRun(account, kind, started, self.clock(), err.kind, requests, fetched, len(touched), str(err))
+        await asyncio.to_thread(self.store.record_run, run)
+        events.sync_finished(run, clients=len(touched))
+        was = state.failing
+        if was != err.kind:
+            events.source_failed(account, err.kind, str(err))
+        state.failing = err.kind
+        if isinstance(err, AuthError):
+            # A human must act: stop polling; try again only rarely in case it was fixed upstream.
+            state.not_before = started + AUTH_RETRY
+        elif isinstance(err, RateLimited):
+            state.not_before = started + timedelta(seconds=err.retry_after or 60)
+        affected = touched & set(self.config.clients)
+        if was is None:
+            # The transition to failing changes what the pages must say (stale), so every
+            # client of the account is republished once from its last good data.
+            affected |= {c.key for c, _ in self.config.clients_of(account)}
+        return SyncOutcome(account, ok=False, touched=affected, error=err)
+
+    def _backfill_from(self, account: str, now: datetime) -> date:
+        starts = [
+            history_start(client.retainer.cycle, client.timezone, now.astimezone(ZoneInfo(client.timezone)).date())
+            for client, _ in self.config.clients_of(account)
+        ]
+        return min(starts, default=now.date()) - timedelta(days=1)
+
+    async def _reconcile_due(self, account: str, now: datetime) -> bool:
+        last = await asyncio.to_thread(self.store.reconciled_at, account)
+        every = self._accounts[account].connector.settings.reconcile_every
+        return last is None or (now - last).total_seconds() >= every
+
+    async def _reconcile(self, account: str, connector: Connector, now: datetime) -> set[str]:
+        """Re-list the open window; entries we hold that the vendor no longer lists are deleted."""
+        windows = [
+            reconcile_window(c.retainer.cycle, c.timezone, now.astimezone(ZoneInfo(c.timezone)).date())
+            for c, _ in self.config.clients_of(account)
+        ]
+        if not windows:
+            return set()
+        # A day of slack either side: vendor work dates and client-local dates can differ by one.
+        start = min(w[0] for w in windows) - timedelta(days=1)
+        end = max(w[1] for w in windows) + timedelta(days=1)
+        listed: set[str] = set()
+        touched: set[str] = set()
+        async for page in connector.window(start, end):
+            listed.update(e.vendor_id for e in page)
+            touched |= await asyncio.to_thread(self.store.apply_entries, account, page, now=now)
+        held = await asyncio.to_thread(self.store.live_ids, account, start, end)
+        missing = held - listed
+        if missing and (
+            (not listed and len(held) >= RECONCILE_MIN_HELD)
+            or (len(held) >= 20 and len(missing) > RECONCILE_MAX_SHARE * len(held))
+        ):
+            events.reconcile_refused(account, listed=len(listed), held=len(held))
+        elif missing:
+            touched |= await asyncio.to_thread(self.store.mark_deleted, account, missing, now=now)
+        await asyncio.to_thread(self.store.mark_reconciled, account, now=now)
+        return touched
+
+    # --- clients ---------------------------------------------------------------------
+
+    async def refresh_client(self, client_key: str, *, max_age: float = 5.0) -> Published:
+        """A client's scheduled job: fresh-enough data from each account, then a new page."""
+        touched: set[str] = set()
+        for account in self.accounts_of(client_key):
+            touched |= (await self.sync_account(account, max_age=max_age, publish=False)).touched
+        await self._republish(touched - {client_key})
+        return await self.publish_client(client_key)
+
+    async def _republish(self, client_keys: set[str]) -> None:
+        for key in sorted(client_keys):
+            if key in self.config.clients:
+                await self.publish_client(key)
+
+    def source_freshness(self, client: ClientSpec, now: datetime) -> tuple[list[SourceFreshness], bool]:
+        """What the page says of each source, and whether the page is stale."""
+        sources, stale = [], False
+        for account in self.accounts_of(client.key):
+            status = self.store.source_status(account)
+            state = self._accounts[account]
+            data_through = status.last_success_at
+            sources.append(SourceFreshness(state.display_name, data_through, status.failing, status.failing_since))
+            too_old = data_through is None or (now - data_through).total_seconds() > STALE_AFTER_INTERVALS * client.refresh
+            if status.last_outcome == AuthError.kind or (status.failing and too_old):
+                stale = True
+        return sources, stale
+
+    def statement(self, client_key: str, *, now: datetime | None = None) -> Statement:
+        """Build a client's statement from the store (no I/O beyond the database)."""
+        now = now or self.clock()
+        client = self.config.clients[client_key]
+        today = now.astimezone(ZoneInfo(client.timezone)).date()
+        since = history_start(client.retainer.cycle, client.timezone, today) - timedelta(days=1)
+        accounts = self.accounts_of(client_key)
+        entries: list[TimeEntry] = self.store.entries_for_client(client_key, since)
+        names = self.store.worker_names(accounts) | set(self.config.technicians) | set(client.technicians)
+        ctx = RuleContext(client.timezone, client.retainer.default_pool, frozenset(names))
+        result = apply_rules(entries, self._rules[client_key], ctx)
+        sources, stale = self.source_freshness(client, now)
+        return build_statement(
+            result.lines,
+            client_key=client_key,
+            client_name=client.name,
+            retainer=client.retainer,
+            timezone=client.timezone,
+            now=now,
+            sources=sources,
+            next_update_by=now + timedelta(seconds=client.refresh),
+            stale=stale,
+        )
+
+    async def publish_client(self, client_key: str) -> Published:
+        """Render the client's page from the store and write it; unchanged bytes stay as they are."""
+        now = self.clock()
+        statement = await asyncio.to_thread(self.statement, client_key, now=now)
+        files = render(statement)
+        token = await asyncio.to_thread(self.store.token_for, client_key, now=now)
+        changed = await asyncio.to_thread(self.sink.write, token, files)
+        digest = hashlib.sha256(b"".join(files[k] for k in sorted(files))).hexdigest()
+        await asyncio.to_thread(self.store.record_publish, client_key, token, digest, now=now, stale=statement.stale)
+        through = [s.data_through for s in statement.sources if s.data_through]
+        events.published(client_key, changed, statement.stale, min(through).timestamp() if through else None)
+        return Published(client_key, token, changed, statement)
+
+    async def sync_all(self, *, reconcile: bool | None = None, clients: list[str] | None = None) -> dict[str, SyncOutcome]:
+        """One pass: sync every account (of ``clients``, or all), then publish those clients."""
+        keys = clients or list(self.config.clients)
+        accounts = list(dict.fromkeys(a for k in keys for a in self.accounts_of(k)))
+        outcomes = {}
+        for account in accounts:
+            outcomes[account] = await self.sync_account(account, reconcile=reconcile, publish=False)
+        touched = {k for o in outcomes.values() for k in o.touched}
+        for key in dict.fromkeys([*keys, *sorted(touched - set(keys))]):
+            await self.publish_client(key)
+        return outcomes
+
+    def page_url(self, base_url: str, token: str) -> str:
+        """The public address of a client's page."""
+        return f"{base_url.rstrip('/')}/c/{token}/"
+
+    def account_state(self, account: str) -> dict[str, Any]:
+        """In-memory state of an account, for diagnostics and tests."""
+        state = self._accounts[account]
+        return {"failing": state.failing, "not_before": state.not_before, "last_success": state.last_success}

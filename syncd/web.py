@@ -1,0 +1,125 @@
+"""The built-in web server: client pages by token, health and readiness, metrics."""
+
+from __future__ import annotations
+
+import hmac
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from publisher.render import PAGE_CSP
+
+TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
+FILES = {
+    "index.html": "text/html; charset=utf-8",
+    "balance.json": "application/json",
+    "log.csv": "text/csv; charset=utf-8",
+}
+
+# Sent on every response, error pages included: no referrer leaks the token, no robot
+# indexes a page, nothing is cached, and the page may load nothing from anywhere.
+SECURITY_HEADERS = {
+    "referrer-policy": "no-referrer",
+    "x-robots-tag": "noindex, nofollow",
+    "cache-control": "private, no-store",
+    "x-content-type-options": "nosniff",
+    "x-frame-options": "DENY",
+    # The page's own policy (its one inline stylesheet allowed by hash, nothing else at all).
+    "content-security-policy": f"{PAGE_CSP}; frame-ancestors 'none'",
+    "cross-origin-resource-policy": "same-origin",
+}
+
+
+class SecurityHeaders:
+    """ASGI middleware that stamps SECURITY_HEADERS on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [(k, v) for k, v in message.get("headers", []) if k.decode().lower() not in SECURITY_HEADERS]
+                headers += [(k.encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+NOT_FOUND = PlainTextResponse("Not found\n", status_code=404)
+
+
+def create_app(
+    publish_dir: Path, *, ready: Callable[[], bool] = lambda: True, metrics_token: str | None = None
+) -> ASGIApp:
+    """The page server over ``publish_dir``; ``ready`` says whether config and store are up.
+
+    /metrics names accounts and clients, so it is no public index: it answers loopback
+    callers, or callers presenting ``metrics_token`` as a Bearer token, and 404s the rest.
+    """
+    root = Path(publish_dir).resolve()
+
+    async def page(request: Request) -> Response:
+        token = request.path_params["token"]
+        name = request.path_params.get("name") or "index.html"
+        if not TOKEN.match(token) or name not in FILES:
+            return NOT_FOUND
+        path = root / "c" / token / name
+        try:
+            body = await anyio.Path(path).read_bytes()
+        except OSError:
+            return NOT_FOUND
+        headers = {"content-disposition": f'inline; filename="{name}"'} if name == "log.csv" else None
+        return Response(body, media_type=FILES[name], headers=headers)
+
+    async def bare_token(request: Request) -> Response:
+        token = request.path_params["token"]
+        if not TOKEN.match(token) or not (root / "c" / token / "index.html").is_file():
+            return NOT_FOUND
+        return RedirectResponse(f"/c/{token}/", status_code=308)
+
+    async def healthz(_: Request) -> Response:
+        return PlainTextResponse("ok\n")
+
+    async def readyz(_: Request) -> Response:
+        ok = ready()
+        return PlainTextResponse("ready\n" if ok else "not ready\n", status_code=200 if ok else 503)
+
+    async def metrics(request: Request) -> Response:
+        if metrics_token:
+            allowed = hmac.compare_digest(request.headers.get("authorization", ""), f"Bearer {metrics_token}")
+        else:
+            allowed = request.client is not None and request.client.host in ("127.0.0.1", "::1", "localhost")
+        if not allowed:
+            return NOT_FOUND
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    async def not_found(_: Request, __: Exception) -> Response:
+        return NOT_FOUND
+
+    methods = ["GET", "HEAD"]
+    app = Starlette(
+        routes=[
+            Route("/c/{token}/", page, methods=methods),
+            Route("/c/{token}/{name}", page, methods=methods),
+            Route("/c/{token}", bare_token, methods=methods),
+            Route("/healthz", healthz, methods=methods),
+            Route("/readyz", readyz, methods=methods),
+            Route("/metrics", metrics, methods=methods),
+        ],
+        exception_handlers={404: not_found},
+    )
+    return SecurityHeaders(app)
