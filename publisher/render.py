@@ -158,7 +158,7 @@ def render_html(statement: Statement) -> str:
 
 
 def newest_first(lines: Sequence[Line]) -> list[Line]:
-    """Lines newest first; ``Statement.lines`` is in the ledger's chronological order, so ties reverse."""
+    """Lines newest first, whatever order a statement holds them in (the ledger's is newest first)."""
     order = sorted(range(len(lines)), key=lambda i: (lines[i].date, lines[i].sort_key, i), reverse=True)
     return [lines[i] for i in order]
 

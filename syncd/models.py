@@ -188,7 +188,11 @@ class SourceFreshness:
 
 @dataclass(frozen=True, slots=True)
 class Statement:
-    """Everything a client's page shows; the publisher renders it and adds nothing of its own."""
+    """Everything a client's page shows; the publisher renders it and adds nothing of its own.
+
+    ``lines`` are the current cycle's, newest first; each ``balance_after`` was worked out in
+    chronological order. Cycle and history ends are exclusive dates.
+    """
 
     client_key: str
     client_name: str
