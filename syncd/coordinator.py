@@ -22,7 +22,7 @@ from syncd.errors import AuthError, ConnectorError, RateLimited
 from syncd.ledger import build_statement, history_start, reconcile_window
 from syncd.models import SourceFreshness, Statement, TimeEntry
 from syncd.rules.engine import CompiledRules, RuleContext, apply_rules, compile_rules
-from syncd.store import Store, SyncRun
+from syncd.store import Applied, Store, SyncRun
 
 log = structlog.get_logger("syncd")
 
@@ -147,7 +147,7 @@ class Coordinator:
         started = self.clock()
         requests_before = connector.http.requests
         fetched = 0
-        touched: set[str] = set()
+        applied = Applied()
         kind = "poll"
         try:
             cursor = await asyncio.to_thread(self.store.cursor, account)
@@ -155,7 +155,7 @@ class Coordinator:
             newest: datetime | None = None
             async for page in connector.changes(since, self._backfill_from(account, started)):
                 fetched += len(page)
-                touched |= await asyncio.to_thread(self.store.apply_entries, account, page, now=started)
+                applied |= await asyncio.to_thread(self.store.apply_entries, account, page, now=started)
                 if page:
                     top = max(e.updated_at for e in page)
                     newest = top if newest is None or top > newest else newest
@@ -168,23 +168,26 @@ class Coordinator:
                 await asyncio.to_thread(self.store.advance_cursor, account, position, now=started)
             if reconcile or (reconcile is None and await self._reconcile_due(account, started)):
                 kind = "reconcile"
-                touched |= await self._reconcile(account, connector, started)
+                applied |= await self._reconcile(account, connector, started)
         except ConnectorError as err:
-            return await self._failed(account, state, err, started, kind, connector.http.requests - requests_before, fetched, touched)
+            requests = connector.http.requests - requests_before
+            return await self._failed(account, state, err, started, kind, requests, fetched, applied)
+        touched = applied.clients & set(self.config.clients)
         run = SyncRun(account, kind, started, self.clock(), "ok", connector.http.requests - requests_before,
-                      fetched, len(touched))
+                      fetched, applied.changed)
         await asyncio.to_thread(self.store.record_run, run)
         if state.failing:
             events.source_recovered(account)
         state.failing, state.not_before, state.last_success = None, None, started
         events.sync_finished(run, clients=len(touched))
-        return SyncOutcome(account, ok=True, touched=touched & set(self.config.clients))
+        return SyncOutcome(account, ok=True, touched=touched)
 
     async def _failed(self, account: str, state: _Account, err: ConnectorError, started: datetime,
-                      kind: str, requests: int, fetched: int, touched: set[str]) -> SyncOutcome:
-        run = SyncRun(account, kind, started, self.clock(), err.kind, requests, fetched, len(touched), str(err))
+                      kind: str, requests: int, fetched: int, applied: Applied) -> SyncOutcome:
+        run = SyncRun(account, kind, started, self.clock(), err.kind, requests, fetched, applied.changed, str(err))
         await asyncio.to_thread(self.store.record_run, run)
-        events.sync_finished(run, clients=len(touched))
+        affected = applied.clients & set(self.config.clients)
+        events.sync_finished(run, clients=len(affected))
         was = state.failing
         if was != err.kind:
             events.source_failed(account, err.kind, str(err))
@@ -194,7 +197,6 @@ class Coordinator:
             state.not_before = started + AUTH_RETRY
         elif isinstance(err, RateLimited):
             state.not_before = started + timedelta(seconds=err.retry_after or 60)
-        affected = touched & set(self.config.clients)
         if was is None:
             # The transition to failing changes what the pages must say (stale), so every
             # client of the account is republished once from its last good data.
@@ -213,22 +215,22 @@ class Coordinator:
         every = self._accounts[account].connector.settings.reconcile_every
         return last is None or (now - last).total_seconds() >= every
 
-    async def _reconcile(self, account: str, connector: Connector, now: datetime) -> set[str]:
+    async def _reconcile(self, account: str, connector: Connector, now: datetime) -> Applied:
         """Re-list the open window; entries we hold that the vendor no longer lists are deleted."""
         windows = [
             reconcile_window(c.retainer.cycle, c.timezone, now.astimezone(ZoneInfo(c.timezone)).date())
             for c, _ in self.config.clients_of(account)
         ]
         if not windows:
-            return set()
+            return Applied()
         # A day of slack either side: vendor work dates and client-local dates can differ by one.
         start = min(w[0] for w in windows) - timedelta(days=1)
         end = max(w[1] for w in windows) + timedelta(days=1)
         listed: set[str] = set()
-        touched: set[str] = set()
+        applied = Applied()
         async for page in connector.window(start, end):
             listed.update(e.vendor_id for e in page)
-            touched |= await asyncio.to_thread(self.store.apply_entries, account, page, now=now)
+            applied |= await asyncio.to_thread(self.store.apply_entries, account, page, now=now)
         held = await asyncio.to_thread(self.store.live_ids, account, start, end)
         missing = held - listed
         if missing and (
@@ -237,9 +239,9 @@ class Coordinator:
         ):
             events.reconcile_refused(account, listed=len(listed), held=len(held))
         elif missing:
-            touched |= await asyncio.to_thread(self.store.mark_deleted, account, missing, now=now)
+            applied |= await asyncio.to_thread(self.store.mark_deleted, account, missing, now=now)
         await asyncio.to_thread(self.store.mark_reconciled, account, now=now)
-        return touched
+        return applied
 
     # --- clients ---------------------------------------------------------------------
 
@@ -278,7 +280,8 @@ class Coordinator:
         accounts = self.accounts_of(client_key)
         entries: list[TimeEntry] = self.store.entries_for_client(client_key, since)
         names = self.store.worker_names(accounts) | set(self.config.technicians) | set(client.technicians)
-        ctx = RuleContext(client.timezone, client.retainer.default_pool, frozenset(names))
+        ctx = RuleContext(client.timezone, client.retainer.default_pool, frozenset(names),
+                          account_vendors={a: self.config.accounts[a].vendor for a in accounts})
         result = apply_rules(entries, self._rules[client_key], ctx)
         sources, stale = self.source_freshness(client, now)
         return build_statement(

@@ -7,7 +7,7 @@ import json
 import secrets
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -140,6 +140,19 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+@dataclass
+class Applied:
+    """What a write to the entries did: how many entries changed, and whose lines."""
+
+    changed: int = 0
+    clients: set[str] = field(default_factory=set)
+
+    def __ior__(self, other: Applied) -> Applied:
+        self.changed += other.changed
+        self.clients |= other.clients
+        return self
+
+
 @dataclass(frozen=True)
 class SourceStatus:
     """An account's health as its sync runs tell it."""
@@ -228,17 +241,17 @@ class Store:
 
     # --- entries ---------------------------------------------------------------------
 
-    def apply_entries(self, account: str, batch: Sequence[TimeEntry], *, now: datetime) -> set[str]:
+    def apply_entries(self, account: str, batch: Sequence[TimeEntry], *, now: datetime) -> Applied:
         """Upsert one page of entries by (account, vendor id), in one transaction.
 
-        Returns the client keys whose lines may have changed: a new entry's client, and for
-        an edited entry both its old and new client (an entry moved between clients). An
-        entry no configured client claims is stored only if we already held it (so a move
-        away from a client is seen); re-reading an unchanged entry changes nothing.
+        Reports the entries that changed and the clients whose lines may have: a new entry's
+        client, and for an edited entry both its old and new client (an entry moved between
+        clients). An entry no configured client claims is stored only if we already held it
+        (so a move away from a client is seen); re-reading an unchanged entry changes nothing.
         """
         touched: set[str] = set()
         if not batch:
-            return touched
+            return Applied()
         by_id = {e.vendor_id: e for e in batch}  # the last copy of a repeated id wins
         with self._tx() as conn:
             existing: dict[str, tuple[str | None, str]] = {}
@@ -285,21 +298,22 @@ class Store:
                     .values({c: bindparam(c) for c in updates[0] if c not in ("b_vendor_id", "account", "vendor_id")})
                 )
                 conn.execute(stmt, updates)
-        return touched
+        return Applied(len(inserts) + len(updates), touched)
 
-    def mark_deleted(self, account: str, vendor_ids: Iterable[str], *, now: datetime) -> set[str]:
-        """Mark entries deleted (a vendor tombstone or a reconcile); returns the clients touched."""
+    def mark_deleted(self, account: str, vendor_ids: Iterable[str], *, now: datetime) -> Applied:
+        """Mark entries deleted (a vendor tombstone or a reconcile)."""
         ids = list(vendor_ids)
-        touched: set[str] = set()
+        applied = Applied()
         with self._tx() as conn:
             for i in range(0, len(ids), _CHUNK):
                 chunk = ids[i : i + _CHUNK]
                 where = and_(entries.c.account == account, entries.c.vendor_id.in_(chunk), entries.c.deleted.is_(False))
-                touched.update(
+                applied.clients.update(
                     k for (k,) in conn.execute(select(entries.c.client_key).where(where).distinct()) if k
                 )
-                conn.execute(update(entries).where(where).values(deleted=True, synced_at=now, digest="deleted"))
-        return touched
+                done = conn.execute(update(entries).where(where).values(deleted=True, synced_at=now, digest="deleted"))
+                applied.changed += done.rowcount
+        return applied
 
     def live_ids(self, account: str, start: date, end: date) -> set[str]:
         """Vendor ids of live entries whose vendor work date lies in [start, end]."""

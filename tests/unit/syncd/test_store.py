@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from syncd.models import TimeEntry
-from syncd.store import Store, SyncRun
+from syncd.store import Applied, Store, SyncRun
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=timezone.utc)
 
@@ -27,10 +27,10 @@ def test_migrations_create_every_table_and_are_idempotent(any_store: Store) -> N
 
 
 def test_upsert_by_account_and_vendor_id_never_doubles(any_store: Store) -> None:
-    assert any_store.apply_entries("h", [entry("1"), entry("2")], now=NOW) == {"acme"}
-    assert any_store.apply_entries("h", [entry("1"), entry("2")], now=NOW) == set()
+    assert any_store.apply_entries("h", [entry("1"), entry("2")], now=NOW) == Applied(2, {"acme"})
+    assert any_store.apply_entries("h", [entry("1"), entry("2")], now=NOW) == Applied(0, set())
     assert any_store.count_entries("h") == 2
-    assert any_store.apply_entries("h", [entry("1", duration_seconds=7200)], now=NOW) == {"acme"}
+    assert any_store.apply_entries("h", [entry("1", duration_seconds=7200)], now=NOW) == Applied(1, {"acme"})
     got = {e.vendor_id: e.duration_seconds for e in any_store.entries_for_client("acme", date(2026, 1, 1))}
     assert got == {"1": 7200, "2": 3600}
 
@@ -43,28 +43,28 @@ def test_same_vendor_id_on_two_accounts_are_two_entries(any_store: Store) -> Non
 
 def test_an_entry_moved_between_clients_touches_both_and_leaves_the_old(any_store: Store) -> None:
     any_store.apply_entries("h", [entry("1")], now=NOW)
-    assert any_store.apply_entries("h", [entry("1", client="birch")], now=NOW) == {"acme", "birch"}
+    assert any_store.apply_entries("h", [entry("1", client="birch")], now=NOW).clients == {"acme", "birch"}
     assert any_store.entries_for_client("acme", date(2026, 1, 1)) == []
     assert [e.vendor_id for e in any_store.entries_for_client("birch", date(2026, 1, 1))] == ["1"]
 
 
 def test_unclaimed_entries_are_not_stored_but_a_move_away_is(any_store: Store) -> None:
-    assert any_store.apply_entries("h", [entry("9", client=None)], now=NOW) == set()
+    assert any_store.apply_entries("h", [entry("9", client=None)], now=NOW) == Applied()
     assert any_store.count_entries() == 0
     any_store.apply_entries("h", [entry("1")], now=NOW)
-    assert any_store.apply_entries("h", [entry("1", client=None)], now=NOW) == {"acme"}
+    assert any_store.apply_entries("h", [entry("1", client=None)], now=NOW).clients == {"acme"}
     assert any_store.entries_for_client("acme", date(2026, 1, 1)) == []
 
 
 def test_deletion_hides_an_entry_and_reports_its_client(any_store: Store) -> None:
     any_store.apply_entries("h", [entry("1"), entry("2")], now=NOW)
     assert any_store.live_ids("h", date(2026, 11, 1), date(2026, 11, 30)) == {"1", "2"}
-    assert any_store.mark_deleted("h", ["2"], now=NOW) == {"acme"}
-    assert any_store.mark_deleted("h", ["2"], now=NOW) == set()
+    assert any_store.mark_deleted("h", ["2"], now=NOW) == Applied(1, {"acme"})
+    assert any_store.mark_deleted("h", ["2"], now=NOW) == Applied()
     assert [e.vendor_id for e in any_store.entries_for_client("acme", date(2026, 1, 1))] == ["1"]
     assert any_store.live_ids("h", date(2026, 11, 1), date(2026, 11, 30)) == {"1"}
     # An entry deleted and then seen again upstream (restored) comes back.
-    assert any_store.apply_entries("h", [entry("2")], now=NOW) == {"acme"}
+    assert any_store.apply_entries("h", [entry("2")], now=NOW).clients == {"acme"}
 
 
 def test_entries_round_trip_every_field(any_store: Store) -> None:
@@ -114,7 +114,7 @@ def test_worker_names_are_collected_per_account(any_store: Store) -> None:
 
 def test_a_large_page_is_upserted_in_chunks(any_store: Store) -> None:
     page = [entry(str(i)) for i in range(1_234)]
-    assert any_store.apply_entries("h", page, now=NOW) == {"acme"}
+    assert any_store.apply_entries("h", page, now=NOW) == Applied(1_234, {"acme"})
     assert any_store.count_entries("h") == 1_234
 
 
@@ -126,3 +126,14 @@ def test_naive_datetimes_are_refused(sqlite_store: Store) -> None:
 def test_sqlite_runs_in_wal_mode(sqlite_store: Store) -> None:
     with sqlite_store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_migrations_match_the_table_definitions(any_store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from syncd.store import metadata
+
+    with any_store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), metadata)
+    assert diff == []
