@@ -460,58 +460,62 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
     if not main.is_file():
         raise ConfigError(ConfigProblem(str(main), None, None, "not found: a config directory needs syncd.yaml"))
 
-    def parse(path: Path, model: type[BaseModel]) -> tuple[Any, LineMap] | None:
+    def parse(path: Path, model: type[BaseModel]) -> tuple[Any, LineMap, Any]:
+        """(model or None, line map, raw data or None): the raw data serves later checks
+        even when the model failed, so one mistake is reported once, not once per reader."""
         try:
             data, lines = read_yaml(path, environ=environ)
         except ConfigError as err:
             problems.extend(err.problems)
-            return None
+            return None, LineMap(), None
         if not isinstance(data, dict):
             problems.append(ConfigProblem(str(path), 1, None, "expected a mapping at the top of the file"))
-            return None
+            return None, lines, None
         try:
-            return model.model_validate(data), lines
+            return model.model_validate(data), lines, data
         except ValidationError as err:
             problems.extend(problems_from(err, str(path), lines))
-            return None
+            return None, lines, data
 
-    # syncd.yaml and its accounts, each checked against its vendor's own model.
-    parsed_main = parse(main, SyncdFile)
+    # syncd.yaml and its accounts, each account checked against its vendor's own model.
+    parsed_main, main_lines, main_data = parse(main, SyncdFile)
+    syncd_file = parsed_main or SyncdFile()
     accounts: dict[str, Any] = {}
-    syncd_file = SyncdFile()
-    if parsed_main:
-        syncd_file, main_lines = parsed_main
-        for name, raw in syncd_file.accounts.items():
-            at = ("accounts", name)
-            if not KEY_PATTERN.match(name):
-                problems.append(ConfigProblem(str(main), main_lines.line(at), _location(at),
-                                              "account names are lower-case letters, digits, - or _"))
-                continue
-            vendor = raw.get("vendor") if isinstance(raw, dict) else None
-            if vendor not in vendors():
-                problems.append(ConfigProblem(
-                    str(main), main_lines.line((*at, "vendor")), _location((*at, "vendor")),
-                    f"unknown vendor {vendor!r}; known: {', '.join(sorted(vendors()))}"))
-                continue
-            try:
-                accounts[name] = connector_class(vendor).settings_model.model_validate(raw)
-            except ValidationError as err:
-                problems.extend(problems_from(err, str(main), main_lines, at))
+    raw_accounts = (main_data or {}).get("accounts")
+    known_accounts = set(raw_accounts) if isinstance(raw_accounts, dict) else set()
+    for name, raw in (raw_accounts.items() if isinstance(raw_accounts, dict) else ()):
+        at = ("accounts", name)
+        if not isinstance(name, str) or not KEY_PATTERN.match(name):
+            problems.append(ConfigProblem(str(main), main_lines.line(at), _location(at),
+                                          "account names are lower-case letters, digits, - or _"))
+            continue
+        vendor = raw.get("vendor") if isinstance(raw, dict) else None
+        if vendor not in vendors():
+            problems.append(ConfigProblem(
+                str(main), main_lines.line((*at, "vendor")), _location((*at, "vendor")),
+                f"unknown vendor {vendor!r}; known: {', '.join(sorted(vendors()))}"))
+            continue
+        try:
+            accounts[name] = connector_class(vendor).settings_model.model_validate(raw)
+        except ValidationError as err:
+            problems.extend(problems_from(err, str(main), main_lines, at))
 
     rule_sets: dict[str, RuleSetFile] = {}
     rule_lines: dict[str, tuple[str, LineMap]] = {}
+    known_rule_sets: set[str] = set()
     files = [str(main)]
     for path in _yaml_files(root / "rules"):
         files.append(str(path))
-        parsed = parse(path, RuleSetFile)
-        if parsed:
-            rule_sets[path.stem] = parsed[0]
-            rule_lines[path.stem] = (str(path), parsed[1])
+        known_rule_sets.add(path.stem)
+        rule_set, lines, _ = parse(path, RuleSetFile)
+        if rule_set is not None:
+            rule_sets[path.stem] = rule_set
+            rule_lines[path.stem] = (str(path), lines)
 
     clients: dict[str, ClientSpec] = {}
     defaults = syncd_file.defaults
     for name in defaults.rules:
-        if name not in rule_sets:
+        if name not in known_rule_sets:
             problems.append(ConfigProblem(str(main), None, "defaults.rules", f"no rule set named {name!r} in rules/"))
     for path in _yaml_files(root / "clients"):
         files.append(str(path))
@@ -519,14 +523,15 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
             problems.append(ConfigProblem(str(path), None, None,
                                           "client file names are lower-case letters, digits, - or _"))
             continue
-        parsed = parse(path, ClientFile)
-        if not parsed:
+        client, lines, _ = parse(path, ClientFile)
+        if client is None:
             continue
-        client, lines = parsed
         sources = []
         for i, raw in enumerate(client.sources):
             at = ("sources", i)
             account = raw.get("account") if isinstance(raw, dict) else None
+            if account in known_accounts and account not in accounts:
+                continue  # the account itself is broken, and already reported
             if account not in accounts:
                 known = ", ".join(sorted(accounts)) or "none"
                 problems.append(ConfigProblem(str(path), lines.line(at), _location((*at, "account")),
@@ -539,6 +544,8 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
                 problems.extend(problems_from(err, str(path), lines, at))
         chosen = tuple(client.rules if client.rules is not None else defaults.rules)
         for i, name in enumerate(chosen):
+            if name in known_rule_sets and name not in rule_sets:
+                continue  # the rule file itself is broken, and already reported
             if name not in rule_sets:
                 problems.append(ConfigProblem(str(path), lines.line(("rules", i)), _location(("rules", i)),
                                               f"no rule set named {name!r} in rules/"))
@@ -562,7 +569,7 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
             technicians=tuple(client.technicians),
             file=str(path),
         )
-    if parsed_main and not clients and not problems:
+    if not clients and not problems:
         problems.append(ConfigProblem(str(root / "clients"), None, None, "no client files found"))
     if problems:
         raise ConfigError(problems)

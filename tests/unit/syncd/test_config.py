@@ -142,3 +142,15 @@ def test_copy_of_demo_config_with_broken_client_keeps_other_errors_too(tmp_path:
         load_config(tmp_path / "demo", environ=ENV)
     files = {Path(p.file).name for p in caught.value.problems}
     assert files == {"acme-dental.yaml", "cobalt-logistics.yaml"}
+
+
+def test_a_broken_account_or_rule_set_is_reported_once_not_again_by_each_reader(tmp_path: Path) -> None:
+    files = {**GOOD,
+             "syncd.yaml": GOOD["syncd.yaml"].replace("account_id: 1", "account_id: abc"),
+             "rules/standard.yaml": "rules:\n  - {name: x, multiply: 0}\n"}
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, files), environ={"TOKEN": "x"})
+    found = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    assert len(found) == 2, found
+    assert found[0].startswith("syncd.yaml:2: accounts.h.account_id: ")
+    assert found[1].startswith("rules/standard.yaml:2: rules[0].multiply: ")
