@@ -451,8 +451,8 @@ def test_page_footer_stamps_update_source_and_next_update_times() -> None:
 
 def test_page_work_log_shows_charged_logged_labels_and_running_balance() -> None:
     text = page_text(multi_pool_statement())
-    assert "18 Nov 2026 Late fix After-hours ×2 On-site Reactive support 2.75 h logged 1.38 h 28.75 h" in text
-    assert "9.50 h 1.50 h over" in text
+    assert "18 Nov 2026 Late fix After-hours ×2 On-site Reactive support 2.75 h logged 1.38 h Balance after 28.75 h" in text
+    assert "9.50 h Balance after 1.50 h over" in text
     assert "logged 0.50 h" not in text  # multiplier 1: no "logged" aside
 
 
