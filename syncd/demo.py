@@ -19,6 +19,7 @@ from syncd.settings import Settings
 from syncd.store import Store
 
 ACTIVITY_EVERY = 15.0  # seconds between new pieces of work in the sandbox
+DEMO_ENTRIES_PER_DAY = 5  # across four clients: about 20–30 h a month each
 
 
 def demo_config_dir() -> Path:
@@ -40,7 +41,14 @@ def load_demo_config(sandbox: HarvestSandbox, url: str) -> Config:
     return load_config(demo_config_dir(), environ=environ)
 
 
-async def run_demo(settings: Settings, folder: Path, *, once: bool, echo: Callable[[str], None] = print) -> None:
+async def run_demo(
+    settings: Settings,
+    folder: Path,
+    *,
+    once: bool,
+    echo: Callable[[str], None] = print,
+    stop: asyncio.Event | None = None,
+) -> None:
     """Seed a sandbox, serve it on loopback, then sync once (``once``) or run the daemon."""
     folder.mkdir(parents=True, exist_ok=True)
     settings = settings.model_copy(update={
@@ -48,7 +56,7 @@ async def run_demo(settings: Settings, folder: Path, *, once: bool, echo: Callab
         "publish_dir": folder / "public",
     })
     sandbox = HarvestSandbox()
-    sandbox.seed(now=datetime.now(timezone.utc))
+    sandbox.seed(now=datetime.now(timezone.utc), per_day=DEMO_ENTRIES_PER_DAY)
     async with AppServer(sandbox.app) as server:
         config = load_demo_config(sandbox, server.url)
         store = await asyncio.to_thread(Store.open, settings.database_url)
@@ -80,6 +88,6 @@ async def run_demo(settings: Settings, folder: Path, *, once: bool, echo: Callab
 
         activity = asyncio.create_task(keep_working(), name="demo-activity")
         try:
-            await run_daemon(settings, config, store=store, coordinator=coordinator, on_ready=announce)
+            await run_daemon(settings, config, store=store, coordinator=coordinator, on_ready=announce, stop=stop)
         finally:
             activity.cancel()

@@ -1,0 +1,157 @@
+"""The command line as an operator runs it: real processes, a sandbox over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import shutil
+import sys
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+
+from connectors.harvest.sandbox import HarvestSandbox
+from syncd.serving import AppServer
+
+ROOT = Path(__file__).resolve().parents[2]
+URL = re.compile(r"^(?P<name>[^:]+): (?P<url>http://\S+/c/(?P<token>[A-Za-z0-9_-]+)/)$", re.M)
+STAMPS = ("generated_at", "next_update_by")
+
+
+async def syncd(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> tuple[int, str, str]:
+    """Run the installed CLI in a child process; the event loop keeps serving sandboxes meanwhile."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "syncd", *args, env={**os.environ, **(env or {})}, cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=120)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_validate_lists_three_distinct_mistakes_with_file_and_line_and_exits_78(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "config" / "demo", config)
+    main = config / "syncd.yaml"
+    main.write_text(main.read_text().replace("refresh: 30s", "refresh: 30 parsecs"))
+    rules = config / "rules" / "standard.yaml"
+    rules.write_text(rules.read_text().replace("multiply: 2", "multiply: -2"))
+    client = config / "clients" / "cobalt-logistics.yaml"
+    client.write_text(client.read_text().replace("name: Cobalt Logistics", "name: Cobalt Logistics\ncolour: blue"))
+    env = {"DEMO_HARVEST_URL": "http://x", "DEMO_HARVEST_ACCOUNT": "1", "DEMO_HARVEST_TOKEN": "t"}
+    code, out, err = await syncd("validate", "--config", str(config), env=env)
+    assert code == 78
+    problems = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert len(problems) == 3, err
+    assert any(re.search(r"syncd\.yaml:\d+: defaults\.refresh: expected an interval", p) for p in problems)
+    assert any(re.search(r"standard\.yaml:\d+: rules\[2\]\.multiply: ", p) for p in problems)
+    assert any(re.search(r"cobalt-logistics\.yaml:2: colour: unknown field", p) for p in problems)
+    assert "3 problems found." in err
+
+
+async def test_validate_accepts_the_example_config() -> None:
+    code, out, _ = await syncd("validate", "--config", str(ROOT / "config" / "example"),
+                               env={"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t"})
+    assert code == 0
+    assert "OK (1 accounts, 2 clients, 2 rule sets)" in out
+
+
+async def test_demo_once_prints_one_url_per_client_and_exits_0(tmp_path: Path) -> None:
+    code, out, err = await syncd("demo", "--once", "--dir", str(tmp_path / "demo"), cwd=tmp_path)
+    assert code == 0, err
+    urls = URL.findall(out)
+    assert len(urls) >= 3
+    for _name, _url, token in urls:
+        folder = tmp_path / "demo" / "public" / "c" / token
+        assert {p.name for p in folder.iterdir()} == {"index.html", "balance.json", "log.csv"}
+
+
+def without_stamps(doc: dict) -> dict:  # type: ignore[type-arg]
+    doc = {k: v for k, v in doc.items() if k not in STAMPS}
+    doc["sources"] = [{k: v for k, v in s.items() if k != "data_through"} for s in doc["sources"]]
+    return doc
+
+
+async def test_two_sync_passes_agree_and_upstream_changes_show_after_the_next(tmp_path: Path) -> None:
+    sandbox = HarvestSandbox()
+    sandbox.seed(now=datetime.now(timezone.utc))
+    today = datetime.now(timezone.utc).date()
+    edited = sandbox.add_entry(client_id=5003, hours=1.0, notes="Replaced the edge router", spent_date=today)
+    moved = sandbox.add_entry(client_id=5003, hours=2.0, notes="Rebuilt the print server", spent_date=today)
+    gone = sandbox.add_entry(client_id=5003, hours=3.0, notes="Audited the door access list", spent_date=today)
+    async with AppServer(sandbox.app) as server:
+        config = tmp_path / "config"
+        shutil.copytree(ROOT / "config" / "demo", config)
+        env = {"DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
+               "DEMO_HARVEST_TOKEN": sandbox.token, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
+               "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_LOG_FORMAT": "json"}
+
+        async def pass_() -> dict[str, dict]:  # type: ignore[type-arg]
+            code, _, err = await syncd("sync", "--config", str(config), env=env)
+            assert code == 0, err
+            code, out, _ = await syncd("links", "--json", "--config", str(config), env=env)
+            links = {row["client"]: row["url"].rsplit("/c/", 1)[1].strip("/") for row in json.loads(out)}
+            return {c: json.loads((tmp_path / "public" / "c" / t / "balance.json").read_text())
+                    for c, t in links.items()}
+
+        first = await pass_()
+        second = await pass_()
+        assert {c: without_stamps(d) for c, d in first.items()} == {c: without_stamps(d) for c, d in second.items()}
+        assert first["cobalt-logistics"]["generated_at"] <= second["cobalt-logistics"]["generated_at"]
+
+        sandbox.edit_entry(edited["id"], hours=1.5)
+        sandbox.edit_entry(moved["id"], client_id=5004, project_id=7004)
+        sandbox.delete_entry(gone["id"])
+        third = await pass_()
+    cobalt = {line["description"]: line for line in third["cobalt-logistics"]["lines"]}
+    assert cobalt["Replaced the edge router"]["hours_charged"] == "1.50"
+    assert "Rebuilt the print server" not in cobalt and "Audited the door access list" not in cobalt
+    delta = {line["description"] for line in third["delta-veterinary"]["lines"]}
+    assert "Rebuilt the print server" in delta
+    before, after = Decimal(second["cobalt-logistics"]["totals"]["used"]), Decimal(third["cobalt-logistics"]["totals"]["used"])
+    assert after == before + Decimal("0.50") - 2 - 3
+
+
+async def test_running_demo_serves_every_page_and_its_balance_adds_up(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from syncd.demo import run_demo
+    from syncd.settings import Settings
+
+    printed: list[str] = []
+    stop = asyncio.Event()
+    ready = asyncio.Event()
+
+    def echo(line: str) -> None:
+        printed.append(line)
+        if sum(1 for p in printed if URL.match(p)) >= 3:
+            ready.set()
+
+    settings = Settings(http_port=0, log_format="json")
+    task = asyncio.create_task(run_demo(settings, tmp_path / "demo", once=False, echo=echo, stop=stop))
+    waiter = asyncio.create_task(ready.wait())
+    done, _ = await asyncio.wait({task, waiter}, timeout=60, return_when=asyncio.FIRST_COMPLETED)
+    assert waiter in done, f"demo did not print its URLs: {printed}"
+    try:
+        urls = [m["url"] for m in map(URL.match, printed) if m]
+        async with httpx.AsyncClient(timeout=10) as http:
+            for url in urls:
+                page = await http.get(url)
+                assert page.status_code == 200
+                assert page.headers["content-type"].startswith("text/html")
+                assert page.headers["referrer-policy"] == "no-referrer"
+                html = page.text
+                assert "remaining" in html and "Resets on" in html and "Updated at" in html
+                assert "<script" not in html.lower()
+                doc = (await http.get(url + "balance.json")).json()
+                assert doc["schema"] == "syncd.balance/1"
+                total_used = sum(Decimal(p["used"]) for p in doc["pools"])
+                assert Decimal(doc["totals"]["used"]) == total_used
+                for pool in doc["pools"]:
+                    available, used = Decimal(pool["available"]), Decimal(pool["used"])
+                    assert Decimal(pool["remaining"]) == max(Decimal(0), available - used)
+                    assert Decimal(pool["over"]) == max(Decimal(0), used - available)
+                assert (await http.get(url + "log.csv")).status_code == 200
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=30)
