@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from connectors.base import ClientRoute, Connector
-from connectors.harvest.client import HarvestConnector
 from connectors.http import Funnel, RequestBudget, Sleep
 
-CONNECTORS: dict[str, type[Connector]] = {
-    HarvestConnector.vendor: HarvestConnector,
+# vendor name (as written in `vendor:`) → "module:Class"; imported on first use so one
+# vendor's import cost or failure never touches the others.
+CONNECTORS: dict[str, str] = {
+    "harvest": "connectors.harvest.client:HarvestConnector",
+    "connectwise": "connectors.connectwise.client:ConnectWiseConnector",
+    "autotask": "connectors.autotask.client:AutotaskConnector",
+    "halopsa": "connectors.halopsa.client:HaloConnector",
 }
 
 
@@ -24,7 +29,9 @@ def vendors() -> set[str]:
 
 def connector_class(vendor: str) -> type[Connector]:
     """The connector class for ``vendor``; KeyError when unknown."""
-    return CONNECTORS[vendor]
+    module, _, name = CONNECTORS[vendor].partition(":")
+    cls: type[Connector] = getattr(importlib.import_module(module), name)
+    return cls
 
 
 def open_connector(
