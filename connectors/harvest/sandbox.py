@@ -190,6 +190,8 @@ class HarvestSandbox:
         self._auth_failing = False
         self._forced_429 = 0
         self._forced_retry_after = 1
+        self._faults: deque[str] = deque()
+        self._answer_empty = False
         self.app = Starlette(
             routes=[
                 Route("/v2/time_entries", self._list_time_entries, methods=["GET"]),
@@ -288,6 +290,16 @@ class HarvestSandbox:
         """Answer the next ``n`` requests 429 with ``Retry-After: retry_after``."""
         self._forced_429 = n
         self._forced_retry_after = retry_after
+
+    def fail_next(self, n: int, kind: str) -> None:
+        """The next ``n`` time-entry listings fail: "5xx" (a 503) or "malformed" (a body that is not JSON)."""
+        if kind not in ("5xx", "malformed"):
+            raise ValueError(f"unknown fault {kind!r}")
+        self._faults.extend([kind] * n)
+
+    def answer_empty(self, on: bool = True) -> None:
+        """While on, time-entry listings answer an empty result, as a vendor does by mistake."""
+        self._answer_empty = on
 
     # ----------------------------------------------------------------- data changes
 
@@ -617,6 +629,11 @@ class HarvestSandbox:
         return Response(b"", status_code=429, media_type="text/html", headers={"Retry-After": str(retry_after)})
 
     async def _list_time_entries(self, request: Request) -> Response:
+        if self._faults:
+            fault = self._faults.popleft()
+            if fault == "5xx":
+                return JSONResponse({"status": 503, "error": "Service Unavailable"}, status_code=503)
+            return Response(b'{"time_entries": [', status_code=200, media_type="application/json")
         params = request.query_params
         try:
             page, per_page = _paging(params)
@@ -629,7 +646,8 @@ class HarvestSandbox:
             )
         except _BadParam as exc:
             return JSONResponse({"message": str(exc)}, status_code=422)
-        body = _paginate(request, "time_entries", self._select(query), page, per_page, self.entries.__getitem__)
+        selected = [] if self._answer_empty else self._select(query)
+        body = _paginate(request, "time_entries", selected, page, per_page, self.entries.__getitem__)
         self.counters["time_entries"] += 1
         return JSONResponse(body)
 
@@ -839,3 +857,69 @@ def _notes_for(kind: str, client_id: int) -> Sequence[str]:
         return _REMOTE_NOTES + _CLIENT_NOTES[client_id]
     return {"on_site": _ON_SITE_NOTES, "maintenance": _MAINTENANCE_NOTES, "admin": _ADMIN_NOTES,
             "after_hours": _AFTER_HOURS_NOTES, "travel": _TRAVEL_NOTES}[kind]
+
+
+class HarvestDriver:
+    """The contract suite's vendor-neutral handle on a seeded HarvestSandbox."""
+
+    vendor = "harvest"
+    max_page_size = MAX_PER_PAGE
+    idle_poll_requests = 1
+    max_lookup_requests = 0  # entries carry client, project, task and user: no lookups
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self.sandbox = HarvestSandbox(clock=clock)
+        self.sandbox.seed(now=clock() - timedelta(days=1), days=40, per_day=6)
+        self.app = self.sandbox.app
+        self._users = list(self.sandbox.users)
+        self.workers = [f"{u['first_name']} {u['last_name']}" for u in self.sandbox.users.values()]
+        self._clients = [5001, 5002, 5003]
+
+    def requests(self) -> int:
+        return self.sandbox.counters["requests"]
+
+    def account(self, base_url: str) -> dict[str, Any]:
+        return {"vendor": "harvest", "base_url": base_url, "account_id": self.sandbox.account_id,
+                "token": self.sandbox.token, "user_agent": "syncd contract (test@example.com)"}
+
+    def selectors(self) -> list[dict[str, Any]]:
+        return [{"client_id": client_id} for client_id in self._clients]
+
+    def add_entry(self, client: int, *, hours: float, notes: str, day: date, start: time | None = None,
+                  internal_notes: str | None = None, worker: int = 0) -> str:
+        text = notes + (f"\nInternal: {internal_notes}" if internal_notes else "")
+        started = _fmt_clock(start.hour * 60 + start.minute) if start else None
+        entry = self.sandbox.add_entry(client_id=self._clients[client], user_id=self._users[worker],
+                                       hours=hours, notes=text, spent_date=day, started_time=started)
+        return str(entry["id"])
+
+    def edit_entry(self, vendor_id: str, *, hours: float | None = None, client: int | None = None,
+                   notes: str | None = None) -> None:
+        changes: dict[str, Any] = {}
+        if hours is not None:
+            changes["hours"] = hours
+        if client is not None:
+            changes["client_id"] = self._clients[client]
+        if notes is not None:
+            changes["notes"] = notes
+        self.sandbox.edit_entry(int(vendor_id), **changes)
+
+    def delete_entry(self, vendor_id: str) -> None:
+        self.sandbox.delete_entry(int(vendor_id))
+
+    def fail_auth(self, on: bool = True) -> None:
+        self.sandbox.fail_auth(on)
+
+    def throttle_next(self, n: int, retry_after: int | None) -> None:
+        self.sandbox.throttle_next(n, retry_after or 1)
+
+    def fail_next(self, n: int, kind: str) -> None:
+        self.sandbox.fail_next(n, kind)
+
+    def answer_empty(self, on: bool = True) -> None:
+        self.sandbox.answer_empty(on)
+
+
+def make_driver(clock: Callable[[], datetime]) -> HarvestDriver:
+    """A seeded Harvest sandbox behind the contract suite's driver interface."""
+    return HarvestDriver(clock)
