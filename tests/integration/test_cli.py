@@ -155,3 +155,49 @@ async def test_running_demo_serves_every_page_and_its_balance_adds_up(tmp_path: 
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=30)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_run_serves_pages_and_health_then_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
+    import signal
+
+    sandbox = HarvestSandbox()
+    sandbox.seed(now=datetime.now(timezone.utc))
+    async with AppServer(sandbox.app) as server:
+        config = tmp_path / "config"
+        shutil.copytree(ROOT / "config" / "demo", config)
+        port = free_port()
+        env = {**os.environ, "DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
+               "DEMO_HARVEST_TOKEN": sandbox.token, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
+               "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_HTTP_PORT": str(port),
+               "SYNCD_LOG_FORMAT": "json"}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "syncd", "run", "--config", str(config), env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            published = tmp_path / "public" / "c"
+            deadline = asyncio.get_running_loop().time() + 60
+            while len(list(published.glob("*/index.html"))) < 4:  # every client's first refresh
+                assert asyncio.get_running_loop().time() < deadline, "pages were not published in time"
+                assert proc.returncode is None, (await proc.stderr.read()).decode()  # type: ignore[union-attr]
+                await asyncio.sleep(0.1)
+            token = next(published.glob("*/index.html")).parent.name
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+                assert (await http.get("/healthz")).status_code == 200
+                assert (await http.get("/readyz")).status_code == 200
+                page = await http.get(f"/c/{token}/")
+                assert page.status_code == 200 and page.headers["x-robots-tag"] == "noindex, nofollow"
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            _, err = await asyncio.wait_for(proc.communicate(), timeout=30)
+    assert proc.returncode == 0, err.decode()
+    events = [json.loads(line)["event"] for line in err.decode().splitlines() if line.startswith("{")]
+    assert events[-2:] == ["stopping", "stopped"]
+    assert token not in err.decode()  # page URLs never reach the log
