@@ -246,12 +246,19 @@ class Coordinator:
     # --- clients ---------------------------------------------------------------------
 
     async def refresh_client(self, client_key: str, *, max_age: float = 5.0) -> Published:
-        """A client's scheduled job: fresh-enough data from each account, then a new page."""
+        """One client's refresh: fresh-enough data from each of its accounts, then a new page."""
+        return (await self.refresh_clients([client_key], max_age=max_age))[0]
+
+    async def refresh_clients(self, client_keys: list[str], *, max_age: float = 5.0) -> list[Published]:
+        """A scheduled refresh of several clients: each account they read is synced once
+        (unless it synced in the last ``max_age`` seconds), then every one is republished
+        with a new stamp, as is any other client whose lines the syncs changed."""
+        accounts = list(dict.fromkeys(a for key in client_keys for a in self.accounts_of(key)))
         touched: set[str] = set()
-        for account in self.accounts_of(client_key):
+        for account in accounts:
             touched |= (await self.sync_account(account, max_age=max_age, publish=False)).touched
-        await self._republish(touched - {client_key})
-        return await self.publish_client(client_key)
+        await self._republish(touched - set(client_keys))
+        return [await self.publish_client(key) for key in client_keys]
 
     async def _republish(self, client_keys: set[str]) -> None:
         for key in sorted(client_keys):

@@ -192,3 +192,11 @@ async def test_no_technician_name_or_internal_note_reaches_any_published_byte(ri
         text = content.decode("utf-8-sig").lower()
         leaked = sorted(word for word in forbidden if word in text)
         assert not leaked, f"{path} holds {leaked}"
+
+
+async def test_a_cadence_group_refresh_polls_each_account_once_and_republishes_everyone(rig: Rig) -> None:
+    await backfill(rig)
+    before = rig.requests()
+    published = await rig.coordinator.refresh_clients(sorted(rig.config.clients), max_age=0)
+    assert rig.requests() - before == 1
+    assert sorted(p.client_key for p in published) == sorted(rig.config.clients)
