@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
@@ -28,6 +28,7 @@ log = structlog.get_logger("syncd")
 
 Clock = Callable[[], datetime]
 ConnectorFactory = Callable[..., Connector]
+_Work = Callable[[str, Connector, datetime, Applied], Awaitable[int]]
 
 # A reconcile that would delete more than this share of what we hold in the window, or a
 # listing that comes back empty while we hold entries, is refused: vendors do answer
@@ -143,51 +144,60 @@ class Coordinator:
         return outcome
 
     async def _sync(self, account: str, state: _Account, reconcile: bool | None) -> SyncOutcome:
-        connector = state.connector
         started = self.clock()
-        requests_before = connector.http.requests
-        fetched = 0
-        applied = Applied()
-        kind = "poll"
-        try:
-            cursor = await asyncio.to_thread(self.store.cursor, account)
-            since = cursor - timedelta(seconds=connector.settings.lookback) if cursor else None
-            newest: datetime | None = None
-            async for page in connector.changes(since, self._backfill_from(account, started)):
-                fetched += len(page)
-                applied |= await asyncio.to_thread(self.store.apply_entries, account, page, now=started)
-                if page:
-                    top = max(e.updated_at for e in page)
-                    newest = top if newest is None or top > newest else newest
-                if self.progress:
-                    self.progress(account, fetched)
-            # The cursor moves only now that every page is committed, and never past the
-            # sync's start: an entry edited while we paged is re-read next time.
-            position = started if since is None else (min(newest, started) if newest else None)
-            if position is not None:
-                await asyncio.to_thread(self.store.advance_cursor, account, position, now=started)
-            if reconcile or (reconcile is None and await self._reconcile_due(account, started)):
-                kind = "reconcile"
-                applied |= await self._reconcile(account, connector, started)
-        except ConnectorError as err:
-            requests = connector.http.requests - requests_before
-            return await self._failed(account, state, err, started, kind, requests, fetched, applied)
+        applied, error = await self._step(account, "poll", self._poll)
+        if error is None and (reconcile or (reconcile is None and await self._reconcile_due(account, started))):
+            more, error = await self._step(account, "reconcile", self._reconcile)
+            applied |= more
         touched = applied.clients & set(self.config.clients)
-        run = SyncRun(account, kind, started, self.clock(), "ok", connector.http.requests - requests_before,
-                      fetched, applied.changed)
-        await asyncio.to_thread(self.store.record_run, run)
+        if error is not None:
+            return self._failed(account, state, error, started, touched)
         if state.failing:
             events.source_recovered(account)
         state.failing, state.not_before, state.last_success = None, None, started
-        events.sync_finished(run, clients=len(touched))
         return SyncOutcome(account, ok=True, touched=touched)
 
-    async def _failed(self, account: str, state: _Account, err: ConnectorError, started: datetime,
-                      kind: str, requests: int, fetched: int, applied: Applied) -> SyncOutcome:
-        run = SyncRun(account, kind, started, self.clock(), err.kind, requests, fetched, applied.changed, str(err))
+    async def _step(self, account: str, kind: str, work: _Work) -> tuple[Applied, ConnectorError | None]:
+        """Run one part of a sync (poll or reconcile) and record it as its own run."""
+        connector = self._accounts[account].connector
+        started = self.clock()
+        before = connector.http.requests
+        applied = Applied()
+        fetched, error = 0, None
+        try:
+            fetched = await work(account, connector, started, applied)
+        except ConnectorError as err:
+            error = err
+        run = SyncRun(account, kind, started, self.clock(), "ok" if error is None else error.kind,
+                      connector.http.requests - before, fetched, applied.changed,
+                      None if error is None else str(error))
         await asyncio.to_thread(self.store.record_run, run)
-        affected = applied.clients & set(self.config.clients)
-        events.sync_finished(run, clients=len(affected))
+        events.sync_finished(run, clients=len(applied.clients & set(self.config.clients)))
+        return applied, error
+
+    async def _poll(self, account: str, connector: Connector, started: datetime, applied: Applied) -> int:
+        """Read what changed since the cursor (minus the lookback) and upsert it page by page."""
+        cursor = await asyncio.to_thread(self.store.cursor, account)
+        since = cursor - timedelta(seconds=connector.settings.lookback) if cursor else None
+        newest: datetime | None = None
+        fetched = 0
+        async for page in connector.changes(since, self._backfill_from(account, started)):
+            fetched += len(page)
+            applied |= await asyncio.to_thread(self.store.apply_entries, account, page, now=started)
+            if page:
+                top = max(e.updated_at for e in page)
+                newest = top if newest is None or top > newest else newest
+            if self.progress:
+                self.progress(account, fetched)
+        # The cursor moves only now that every page is committed, and never past the
+        # sync's start: an entry edited while we paged is re-read next time.
+        position = started if since is None else (min(newest, started) if newest else None)
+        if position is not None:
+            await asyncio.to_thread(self.store.advance_cursor, account, position, now=started)
+        return fetched
+
+    def _failed(self, account: str, state: _Account, err: ConnectorError, started: datetime,
+                touched: set[str]) -> SyncOutcome:
         was = state.failing
         if was != err.kind:
             events.source_failed(account, err.kind, str(err))
@@ -197,6 +207,7 @@ class Coordinator:
             state.not_before = started + AUTH_RETRY
         elif isinstance(err, RateLimited):
             state.not_before = started + timedelta(seconds=err.retry_after or 60)
+        affected = set(touched)
         if was is None:
             # The transition to failing changes what the pages must say (stale), so every
             # client of the account is republished once from its last good data.
@@ -215,19 +226,18 @@ class Coordinator:
         every = self._accounts[account].connector.settings.reconcile_every
         return last is None or (now - last).total_seconds() >= every
 
-    async def _reconcile(self, account: str, connector: Connector, now: datetime) -> Applied:
+    async def _reconcile(self, account: str, connector: Connector, now: datetime, applied: Applied) -> int:
         """Re-list the open window; entries we hold that the vendor no longer lists are deleted."""
         windows = [
             reconcile_window(c.retainer.cycle, c.timezone, now.astimezone(ZoneInfo(c.timezone)).date())
             for c, _ in self.config.clients_of(account)
         ]
         if not windows:
-            return Applied()
+            return 0
         # A day of slack either side: vendor work dates and client-local dates can differ by one.
         start = min(w[0] for w in windows) - timedelta(days=1)
         end = max(w[1] for w in windows) + timedelta(days=1)
         listed: set[str] = set()
-        applied = Applied()
         async for page in connector.window(start, end):
             listed.update(e.vendor_id for e in page)
             applied |= await asyncio.to_thread(self.store.apply_entries, account, page, now=now)
@@ -241,7 +251,7 @@ class Coordinator:
         elif missing:
             applied |= await asyncio.to_thread(self.store.mark_deleted, account, missing, now=now)
         await asyncio.to_thread(self.store.mark_reconciled, account, now=now)
-        return applied
+        return len(listed)
 
     # --- clients ---------------------------------------------------------------------
 

@@ -214,13 +214,10 @@ class HarvestSandbox:
             for cid, name, _ in _CLIENTS
         }
         self.projects: dict[int, dict[str, Any]] = {}
+        # client id → (retainer project id, maintenance project id)
+        self._client_projects: dict[int, tuple[int, int]] = {}
         for index, (cid, name, code) in enumerate(_CLIENTS, start=1):
-            client_ref = {"id": cid, "name": name, "currency": "USD"}
-            for base, pname, suffix in ((RETAINER_PROJECT_BASE, "Managed services retainer", "RET"),
-                                        (MAINTENANCE_PROJECT_BASE, "Scheduled maintenance", "MNT")):
-                pid = base + index
-                self.projects[pid] = {"id": pid, "name": pname, "code": f"{code}-{suffix}",
-                                      "is_active": True, "is_billable": True, "client": client_ref}
+            self._add_projects(cid, name, code, RETAINER_PROJECT_BASE + index, MAINTENANCE_PROJECT_BASE + index)
         self.tasks: dict[int, dict[str, Any]] = {
             tid: {"id": tid, "name": name, "billable_by_default": billable,
                   "default_hourly_rate": _BILLABLE_RATE if billable else None, "is_default": True,
@@ -251,6 +248,25 @@ class HarvestSandbox:
         self._user_assignments: dict[tuple[int, int], dict[str, Any]] = {}
         self._task_assignments: dict[tuple[int, int], dict[str, Any]] = {}
 
+    def _add_projects(self, cid: int, name: str, code: str, retainer: int, maintenance: int) -> None:
+        client_ref = {"id": cid, "name": name, "currency": "USD"}
+        for pid, pname, suffix in ((retainer, "Managed services retainer", "RET"),
+                                   (maintenance, "Scheduled maintenance", "MNT")):
+            self.projects[pid] = {"id": pid, "name": pname, "code": f"{code}-{suffix}",
+                                  "is_active": True, "is_billable": True, "client": client_ref}
+            if hasattr(self, "_project_refs"):
+                self._project_refs[pid] = {"id": pid, "name": pname, "code": f"{code}-{suffix}"}
+        self._client_projects[cid] = (retainer, maintenance)
+
+    def add_client(self, name: str) -> int:
+        """A new client with its retainer and maintenance projects (for benchmarks with many clients)."""
+        cid = 600_000 + len(self.clients)
+        self.clients[cid] = {"id": cid, "name": name, "is_active": True, "address": None,
+                             "statement_key": f"{cid:032x}", "created_at": _REFERENCE_STAMP,
+                             "updated_at": _REFERENCE_STAMP, "currency": "USD"}
+        self._add_projects(cid, name, f"C{cid}", 800_000 + 2 * cid, 800_001 + 2 * cid)
+        return cid
+
     def _user_assignment(self, project_id: int, user_id: int) -> dict[str, Any]:
         key = (project_id, user_id)
         if key not in self._user_assignments:
@@ -274,11 +290,10 @@ class HarvestSandbox:
 
     def _default_project(self, client_id: int, task_id: int | None) -> int:
         """The client's retainer project, or its maintenance project for maintenance work."""
-        index = next((i for i, (cid, _, _) in enumerate(_CLIENTS, start=1) if cid == client_id), None)
-        if index is None:
+        if client_id not in self._client_projects:
             raise KeyError(f"unknown client_id {client_id}")
-        base = MAINTENANCE_PROJECT_BASE if task_id == SCHEDULED_MAINTENANCE else RETAINER_PROJECT_BASE
-        return base + index
+        retainer, maintenance = self._client_projects[client_id]
+        return maintenance if task_id == SCHEDULED_MAINTENANCE else retainer
 
     # ----------------------------------------------------------------- faults
 
