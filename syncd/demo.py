@@ -7,6 +7,7 @@ import os
 import random
 from collections.abc import Callable
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 from connectors.harvest.sandbox import HarvestSandbox
@@ -30,15 +31,15 @@ def demo_config_dir() -> Path:
     return beside_package if beside_package.is_dir() else Path("config/demo")
 
 
-def load_demo_config(sandbox: HarvestSandbox, url: str) -> Config:
-    """The demo config with the sandbox's address and credentials filled in."""
+def demo_loader(sandbox: HarvestSandbox, url: str) -> Callable[[Path], Config]:
+    """A config loader that fills in the sandbox's address and credentials."""
     environ = {
         **os.environ,
         "DEMO_HARVEST_URL": url,
         "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
         "DEMO_HARVEST_TOKEN": sandbox.token,
     }
-    return load_config(demo_config_dir(), environ=environ)
+    return partial(load_config, environ=environ)
 
 
 async def run_demo(
@@ -58,7 +59,8 @@ async def run_demo(
     sandbox = HarvestSandbox()
     sandbox.seed(now=datetime.now(timezone.utc), per_day=DEMO_ENTRIES_PER_DAY)
     async with AppServer(sandbox.app) as server:
-        config = load_demo_config(sandbox, server.url)
+        load = demo_loader(sandbox, server.url)
+        config = load(demo_config_dir())
         store = await asyncio.to_thread(Store.open, settings.database_url)
         # The sandbox is seeded afresh each start; link tokens are kept so bookmarks survive.
         await asyncio.to_thread(store.reset_sync_state)
@@ -88,6 +90,7 @@ async def run_demo(
 
         activity = asyncio.create_task(keep_working(), name="demo-activity")
         try:
-            await run_daemon(settings, config, store=store, coordinator=coordinator, on_ready=announce, stop=stop)
+            await run_daemon(settings, config, store=store, coordinator=coordinator, load=load,
+                             on_ready=announce, stop=stop)
         finally:
             activity.cancel()

@@ -62,10 +62,17 @@ class SecurityHeaders:
 NOT_FOUND = PlainTextResponse("Not found\n", status_code=404)
 
 
+def _always_ready() -> tuple[bool, str]:
+    return True, "ready"
+
+
 def create_app(
-    publish_dir: Path, *, ready: Callable[[], bool] = lambda: True, metrics_token: str | None = None
+    publish_dir: Path,
+    *,
+    readiness: Callable[[], tuple[bool, str]] = _always_ready,
+    metrics_token: str | None = None,
 ) -> ASGIApp:
-    """The page server over ``publish_dir``; ``ready`` says whether config and store are up.
+    """The page server over ``publish_dir``; ``readiness`` says whether it is ready, and how.
 
     /metrics names accounts and clients, so it is no public index: it answers loopback
     callers, or callers presenting ``metrics_token`` as a Bearer token, and 404s the rest.
@@ -95,8 +102,8 @@ def create_app(
         return PlainTextResponse("ok\n")
 
     async def readyz(_: Request) -> Response:
-        ok = ready()
-        return PlainTextResponse("ready\n" if ok else "not ready\n", status_code=200 if ok else 503)
+        ok, detail = readiness()
+        return PlainTextResponse(f"{detail}\n", status_code=200 if ok else 503)
 
     async def metrics(request: Request) -> Response:
         if metrics_token:

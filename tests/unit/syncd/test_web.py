@@ -82,9 +82,11 @@ async def test_odd_methods_change_nothing_and_still_carry_headers(root: Path, me
     assert (root / "c" / TOKEN / "index.html").read_text() == "<h1>Acme</h1>"
 
 
-async def test_readyz_reports_not_ready() -> None:
-    async with client(Path("/nonexistent"), ready=lambda: False) as http:
-        assert (await http.get("/readyz")).status_code == 503
+async def test_readyz_reports_not_ready_and_its_reason() -> None:
+    async with client(Path("/nonexistent"), readiness=lambda: (False, "store unreachable")) as http:
+        response = await http.get("/readyz")
+    assert response.status_code == 503
+    assert response.text == "store unreachable\n"
 
 
 async def test_metrics_need_the_token_when_one_is_set(root: Path) -> None:
