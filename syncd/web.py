@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import math
 import re
+import time
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from pathlib import Path
 
@@ -62,6 +65,48 @@ class SecurityHeaders:
 NOT_FOUND = PlainTextResponse("Not found\n", status_code=404)
 
 
+class MissLimiter:
+    """Per-address limit on page requests that miss (unknown or revoked tokens).
+
+    Past ``limit`` misses in ``window`` seconds an address gets 429 for every page request,
+    hits included: blocking only misses would let a guesser tell a right guess by its 200.
+    """
+
+    def __init__(self, limit: int = 30, window: float = 60.0, *, clock: Callable[[], float] = time.monotonic,
+                 max_addresses: int = 10_000) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._max = max_addresses
+        self._misses: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def _recent(self, address: str) -> deque[float] | None:
+        misses = self._misses.get(address)
+        if misses is None:
+            return None
+        cutoff = self._clock() - self.window
+        while misses and misses[0] <= cutoff:
+            misses.popleft()
+        return misses
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds until ``address`` may ask again, or None when it is not limited."""
+        misses = self._recent(address)
+        if misses is None or len(misses) < self.limit:
+            return None
+        return max(1, math.ceil(misses[0] + self.window - self._clock()))
+
+    def miss(self, address: str) -> None:
+        """Count one miss; the table forgets the longest-quiet addresses past its size."""
+        misses = self._recent(address)
+        if misses is None:
+            misses = self._misses[address] = deque()
+        self._misses.move_to_end(address)
+        misses.append(self._clock())
+        while len(self._misses) > self._max:
+            self._misses.popitem(last=False)
+
+
 def _always_ready() -> tuple[bool, str]:
     return True, "ready"
 
@@ -71,6 +116,7 @@ def create_app(
     *,
     readiness: Callable[[], tuple[bool, str]] = _always_ready,
     metrics_token: str | None = None,
+    limiter: MissLimiter | None = None,
 ) -> ASGIApp:
     """The page server over ``publish_dir``; ``readiness`` says whether it is ready, and how.
 
@@ -78,24 +124,42 @@ def create_app(
     callers, or callers presenting ``metrics_token`` as a Bearer token, and 404s the rest.
     """
     root = Path(publish_dir).resolve()
+    limiter = limiter or MissLimiter()
+
+    def address(request: Request) -> str:
+        return request.client.host if request.client else "unknown"
+
+    def limited(request: Request) -> Response | None:
+        wait = limiter.retry_after(address(request))
+        if wait is None:
+            return None
+        return PlainTextResponse("Too many requests\n", status_code=429, headers={"retry-after": str(wait)})
+
+    def missed(request: Request) -> Response:
+        limiter.miss(address(request))
+        return NOT_FOUND
 
     async def page(request: Request) -> Response:
+        if (refusal := limited(request)) is not None:
+            return refusal
         token = request.path_params["token"]
         name = request.path_params.get("name") or "index.html"
         if not TOKEN.match(token) or name not in FILES:
-            return NOT_FOUND
+            return missed(request)
         path = root / "c" / token / name
         try:
             body = await anyio.Path(path).read_bytes()
         except OSError:
-            return NOT_FOUND
+            return missed(request)
         headers = {"content-disposition": f'inline; filename="{name}"'} if name == "log.csv" else None
         return Response(body, media_type=FILES[name], headers=headers)
 
     async def bare_token(request: Request) -> Response:
+        if (refusal := limited(request)) is not None:
+            return refusal
         token = request.path_params["token"]
         if not TOKEN.match(token) or not (root / "c" / token / "index.html").is_file():
-            return NOT_FOUND
+            return missed(request)
         return RedirectResponse(f"/c/{token}/", status_code=308)
 
     async def healthz(_: Request) -> Response:

@@ -103,3 +103,36 @@ async def test_metrics_answer_loopback_callers_without_a_token(root: Path) -> No
     transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5555))
     async with httpx.AsyncClient(transport=transport, base_url="http://pages.test") as http:
         assert (await http.get("/metrics")).status_code == 200
+
+
+async def test_an_address_that_misses_too_often_is_refused_even_for_a_real_token(root: Path) -> None:
+    from syncd.web import MissLimiter
+
+    now = [0.0]
+    limiter = MissLimiter(limit=3, window=60, clock=lambda: now[0])
+    async with client(root, limiter=limiter) as http:
+        for _ in range(3):
+            assert (await http.get("/c/" + "Z" * 43 + "/")).status_code == 404
+        refused = await http.get(f"/c/{TOKEN}/")
+        assert refused.status_code == 429 and refused.headers["retry-after"] == "60"
+        assert refused.headers["referrer-policy"] == "no-referrer"
+        now[0] = 61.0
+        assert (await http.get(f"/c/{TOKEN}/")).status_code == 200
+
+
+async def test_hits_do_not_count_towards_the_limit(root: Path) -> None:
+    from syncd.web import MissLimiter
+
+    async with client(root, limiter=MissLimiter(limit=2, window=60)) as http:
+        for _ in range(10):
+            assert (await http.get(f"/c/{TOKEN}/")).status_code == 200
+
+
+def test_the_limiter_forgets_the_quietest_addresses_past_its_size() -> None:
+    from syncd.web import MissLimiter
+
+    limiter = MissLimiter(limit=1, window=60, clock=lambda: 0.0, max_addresses=2)
+    for address in ("a", "b", "c"):
+        limiter.miss(address)
+    assert limiter.retry_after("a") is None
+    assert limiter.retry_after("c") == 60
