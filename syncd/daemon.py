@@ -12,9 +12,10 @@ from pathlib import Path
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from publisher.sinks import DirectorySink
+from publisher.sinks import DirectorySink, Sink
 from syncd.config import Config, load_config
 from syncd.coordinator import Coordinator
+from syncd.errors import ConfigError
 from syncd.reloader import Reloader
 from syncd.scheduler import schedule_jobs
 from syncd.serving import AppServer
@@ -23,6 +24,19 @@ from syncd.store import Store
 from syncd.web import create_app
 
 log = structlog.get_logger("syncd")
+
+
+def open_sink(settings: Settings) -> Sink:
+    """The publish target the settings name: a folder, or an S3-compatible bucket."""
+    if settings.publish_target == "s3":
+        if not settings.s3_bucket:
+            raise ConfigError("SYNCD_PUBLISH_TARGET=s3 needs SYNCD_S3_BUCKET")
+        from publisher.s3 import S3Sink
+
+        options = {k: v for k, v in (("endpoint_url", settings.s3_endpoint_url),
+                                     ("region_name", settings.s3_region)) if v}
+        return S3Sink(settings.s3_bucket, prefix=settings.s3_prefix, **options)
+    return DirectorySink(settings.publish_dir)
 
 
 async def run_daemon(
@@ -41,7 +55,7 @@ async def run_daemon(
     On stop, new jobs cease, in-flight syncs finish, and connections close.
     """
     store = store or await asyncio.to_thread(Store.open, settings.database_url)
-    sink = DirectorySink(settings.publish_dir)
+    sink = open_sink(settings)
     current = coordinator or Coordinator(config, store, sink)
     stop = stop or asyncio.Event()
     scheduler = AsyncIOScheduler(timezone=timezone.utc)

@@ -20,6 +20,13 @@ class Settings(BaseSettings):
     )
     config_dir: Path = Field(default=Path("./config"), description="Folder holding syncd.yaml.")
     publish_dir: Path = Field(default=Path("./public"), description="Folder pages are written to.")
+    publish_target: Literal["dir", "s3"] = Field(
+        default="dir", description="dir: files under publish_dir; s3: objects in an S3-compatible bucket."
+    )
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = Field(default=None, description="For MinIO, R2, Wasabi and the like.")
+    s3_region: str | None = None
     http_host: str = "127.0.0.1"
     http_port: int = Field(default=8080, ge=0, le=65535)
     log_format: Literal["auto", "json", "console"] = Field(
