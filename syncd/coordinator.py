@@ -135,7 +135,7 @@ class Coordinator:
         now = self.clock()
         if state.not_before is not None and now < state.not_before and reconcile is None:
             return SyncOutcome(account, ok=False, skipped=True)
-        if max_age > 0 and state.last_success and (now - state.last_success).total_seconds() <= max_age:
+        if max_age > 0 and await self._fresh_enough(account, state, now, max_age):
             return SyncOutcome(account, ok=True, skipped=True)
         state.inflight = asyncio.create_task(self._sync(account, state, reconcile), name=f"sync:{account}")
         outcome = await asyncio.shield(state.inflight)
@@ -143,7 +143,25 @@ class Coordinator:
             await self._republish(outcome.touched)
         return outcome
 
+    async def _fresh_enough(self, account: str, state: _Account, now: datetime, max_age: float) -> bool:
+        last = state.last_success
+        if last is None or (now - last).total_seconds() > max_age:
+            # Another replica sharing the database may have read the account just now.
+            last = (await asyncio.to_thread(self.store.source_status, account)).last_success_at
+        return last is not None and (now - last).total_seconds() <= max_age
+
     async def _sync(self, account: str, state: _Account, reconcile: bool | None) -> SyncOutcome:
+        lock = await asyncio.to_thread(self.store.try_lock_account, account)
+        if lock is None:
+            # Another replica is syncing this account right now; its data lands in the
+            # shared store, which our pages are built from.
+            return SyncOutcome(account, ok=True, skipped=True)
+        try:
+            return await self._sync_locked(account, state, reconcile)
+        finally:
+            await asyncio.to_thread(lock.release)
+
+    async def _sync_locked(self, account: str, state: _Account, reconcile: bool | None) -> SyncOutcome:
         started = self.clock()
         applied, error = await self._step(account, "poll", self._poll)
         if error is None and (reconcile or (reconcile is None and await self._reconcile_due(account, started))):

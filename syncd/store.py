@@ -34,6 +34,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, make_url
@@ -204,6 +205,30 @@ def create_store_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+class AccountLock:
+    """A held PostgreSQL advisory lock on one account (session-level, on its own connection)."""
+
+    def __init__(self, conn: Connection | None, key: int) -> None:
+        self._conn = conn
+        self._key = key
+
+    def release(self) -> None:
+        """Let another replica sync the account."""
+        if self._conn is None:
+            return
+        try:
+            self._conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self._key})
+        finally:
+            self._conn.close()
+            self._conn = None
+
+
+def lock_key(account: str) -> int:
+    """A stable signed 64-bit key for an account's advisory lock."""
+    return int.from_bytes(hashlib.blake2b(f"syncd:account:{account}".encode(), digest_size=8).digest(),
+                          "big", signed=True)
+
+
 class Store:
     """Repository over the tables above. Methods are synchronous and short; callers in the
     event loop run them in a worker thread."""
@@ -238,6 +263,27 @@ class Store:
     def _tx(self) -> Iterator[Connection]:
         with self.engine.begin() as conn:
             yield conn
+
+    def try_lock_account(self, account: str) -> AccountLock | None:
+        """Take the account's sync lock, or None when another replica holds it.
+
+        On PostgreSQL this is an advisory lock, so several replicas sharing the database
+        never sync one account at once. SQLite serves one process: the lock always succeeds.
+        """
+        if self.engine.dialect.name != "postgresql":
+            return AccountLock(None, 0)
+        key = lock_key(account)
+        conn = self.engine.connect()
+        try:
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
+            conn.commit()
+        except BaseException:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            return None
+        return AccountLock(conn, key)
 
     # --- entries ---------------------------------------------------------------------
 

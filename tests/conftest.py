@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
@@ -33,6 +34,21 @@ def any_store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:  # t
         yield store
         store.close()
         return
+    with _pg_schema() as url:
+        store = Store.open(url)
+        yield store
+        store.close()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """The URL of a fresh, empty schema on the PostgreSQL server (dropped afterwards)."""
+    with _pg_schema() as url:
+        yield url
+
+
+@contextmanager
+def _pg_schema() -> Iterator[str]:
     reason = _pg_reachable()
     if reason:
         if os.environ.get("CI"):
@@ -42,11 +58,9 @@ def any_store(request: pytest.FixtureRequest, tmp_path) -> Iterator[Store]:  # t
     admin = sa.create_engine(PG_URL)
     with admin.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA {schema}"))
-    store = Store.open(f"{PG_URL}?options=-csearch_path%3D{schema}")
     try:
-        yield store
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
     finally:
-        store.close()
         with admin.begin() as conn:
             conn.execute(sa.text(f"DROP SCHEMA {schema} CASCADE"))
         admin.dispose()
