@@ -133,7 +133,9 @@ class Coordinator:
         if state.inflight is not None and not state.inflight.done():
             return await asyncio.shield(state.inflight)
         now = self.clock()
-        if state.not_before is not None and now < state.not_before and reconcile is None:
+        if state.not_before is not None and now < state.not_before:
+            # The vendor asked us to wait (or refused our credentials): no job, not even a
+            # scheduled reconcile, calls it before then.
             return SyncOutcome(account, ok=False, skipped=True)
         if max_age > 0 and await self._fresh_enough(account, state, now, max_age):
             return SyncOutcome(account, ok=True, skipped=True)

@@ -200,3 +200,16 @@ async def test_a_cadence_group_refresh_polls_each_account_once_and_republishes_e
     published = await rig.coordinator.refresh_clients(sorted(rig.config.clients), max_age=0)
     assert rig.requests() - before == 1
     assert sorted(p.client_key for p in published) == sorted(rig.config.clients)
+
+
+async def test_a_long_rate_limit_hint_defers_every_sync_including_the_reconcile(rig: Rig) -> None:
+    await backfill(rig)
+    rig.sandbox.throttle_next(1, retry_after=600)
+    outcome = await rig.coordinator.sync_account("harvest", reconcile=False)
+    assert outcome.error is not None and outcome.error.kind == "rate_limited"
+    before = rig.requests()
+    rig.clock.advance(seconds=300)
+    assert (await rig.coordinator.sync_account("harvest", reconcile=True)).skipped
+    assert rig.requests() == before
+    rig.clock.advance(seconds=301)
+    assert (await rig.coordinator.sync_account("harvest", reconcile=True)).ok
