@@ -95,7 +95,8 @@ async def measure(clients: int, *, seed: int = 11) -> QuotaResult:
         async def no_sleep(_: float) -> None:
             return None
 
-        factory = partial(open_connector, transport=httpx.ASGITransport(app=sandbox.app), sleep=no_sleep)
+        factory = partial(open_connector, transport=httpx.ASGITransport(app=sandbox.app), sleep=no_sleep,
+                          monotonic=lambda: clock.now.timestamp())
         coordinator = Coordinator(config, store, DirectorySink(folder / "public"), clock=clock,
                                   connector_factory=factory)
         keys = sorted(config.clients)

@@ -201,7 +201,9 @@ class Funnel:
             raise_for_status(response, self.vendor)
         except RateLimited as err:
             self.throttles += 1
-            if self.budget is not None and err.retry_after:
+            # A short hint is waited out here, so hold back every other request of the
+            # account meanwhile; a long one is the coordinator's to defer, not the budget's.
+            if self.budget is not None and err.retry_after and err.retry_after <= self._max_retry_wait:
                 self.budget.pause(err.retry_after)
             raise
         return response

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -42,14 +43,19 @@ def open_connector(
     default_timezone: str = "UTC",
     transport: httpx.AsyncBaseTransport | None = None,
     sleep: Sleep = asyncio.sleep,
+    monotonic: Callable[[], float] = time.monotonic,
 ) -> Connector:
-    """A connector for account ``name`` with its own funnel (budget, retries, error mapping)."""
+    """A connector for account ``name`` with its own funnel (budget, retries, error mapping).
+
+    ``sleep`` and ``monotonic`` go together: a test that fakes one must fake the other, or
+    the budget would wait on a clock that its sleep does not move.
+    """
     cls = connector_class(settings.vendor)
     budget = cls.budget_for(settings)
     http = Funnel(
         vendor=cls.display_name,
         base_url=settings.base_url or cls.default_base_url,
-        budget=RequestBudget(budget.requests, budget.per_seconds, sleep=sleep),
+        budget=RequestBudget(budget.requests, budget.per_seconds, clock=monotonic, sleep=sleep),
         max_concurrency=budget.max_concurrency,
         transport=transport,
         sleep=sleep,

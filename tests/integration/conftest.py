@@ -36,6 +36,10 @@ class Clock:
     def advance(self, **kwargs: float) -> None:
         self.now += timedelta(**kwargs)
 
+    def monotonic(self) -> float:
+        """The same clock as seconds, for request budgets (moved by :class:`Sleeps`)."""
+        return self.now.timestamp()
+
 
 @dataclass
 class Sleeps:
@@ -89,7 +93,7 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
     sink = DirectorySink(tmp_path / "public")
     config = demo_config(tmp_path, sandbox)
     factory: Callable[..., object] = partial(
-        open_connector, transport=httpx.ASGITransport(app=sandbox.app), sleep=sleeps)
+        open_connector, transport=httpx.ASGITransport(app=sandbox.app), sleep=sleeps, monotonic=clock.monotonic)
     coordinator = Coordinator(config, store, sink, clock=clock, connector_factory=factory)  # type: ignore[arg-type]
     yield Rig(clock, sleeps, sandbox, store, sink, config, coordinator, tmp_path / "public")
     await coordinator.aclose()

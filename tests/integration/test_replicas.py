@@ -22,7 +22,8 @@ pytestmark = pytest.mark.postgres
 
 
 def replica(config, store: Store, sink: DirectorySink, sandbox: HarvestSandbox, clock: Clock) -> Coordinator:  # type: ignore[no-untyped-def]
-    factory = partial(open_connector, transport=httpx.ASGITransport(app=sandbox.app), sleep=Sleeps(clock))
+    factory = partial(open_connector, transport=httpx.ASGITransport(app=sandbox.app), sleep=Sleeps(clock),
+                      monotonic=clock.monotonic)
     return Coordinator(config, store, sink, clock=clock, connector_factory=factory)
 
 

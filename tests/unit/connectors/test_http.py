@@ -184,3 +184,26 @@ async def test_link_header_paginator_reads_rel_next() -> None:
         200, json=[], headers={"Link": f'<{BASE}/a?page=2>; rel="next", <{BASE}/a?page=9>; rel="last"'}))
     response = (await funnel(Sleeps()).get_json("/a"))[1]
     assert LinkHeaderPaginator().next_url([], response) == f"{BASE}/a?page=2"
+
+
+@respx.mock
+async def test_a_long_hint_does_not_hold_the_budget_but_a_short_one_does() -> None:
+    now = [0.0]
+    sleeps: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    budget = RequestBudget(100, 15.0, clock=lambda: now[0], sleep=sleep)
+    http = Funnel(vendor="Vendor", base_url=BASE, budget=budget, sleep=sleep)
+    respx.get(f"{BASE}/long").mock(return_value=httpx.Response(429, headers={"Retry-After": "900"}))
+    respx.get(f"{BASE}/ok").mock(return_value=httpx.Response(200, json={}))
+    with pytest.raises(RateLimited):
+        await http.get_json("/long")
+    await http.get_json("/ok")
+    assert sleeps == []  # the coordinator defers the account; the budget does not wait 900 s
+    respx.get(f"{BASE}/short").mock(side_effect=[httpx.Response(429, headers={"Retry-After": "5"}),
+                                                 httpx.Response(200, json={})])
+    await http.get_json("/short")
+    assert sum(sleeps) >= 5
