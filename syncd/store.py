@@ -22,6 +22,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -38,6 +39,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError
 
 from syncd.models import TimeEntry
 
@@ -125,6 +127,16 @@ link_tokens = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime, nullable=True),
     Index("ix_link_tokens_client", "client_key"),
+)
+
+alert_state = Table(
+    "alert_state",
+    metadata,
+    Column("subject", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("key", String(64), nullable=False),
+    Column("fired_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("subject", "kind", "key", name="pk_alert_state"),
 )
 
 # Bound parameters per statement stay well under SQLite's limit.
@@ -511,6 +523,25 @@ class Store:
                     link_tokens.c.token == token, link_tokens.c.revoked_at.is_(None)
                 )
             ).scalar()
+
+    # --- alerts -----------------------------------------------------------------------------
+
+    def claim_alert(self, subject: str, kind: str, key: str, *, now: datetime) -> bool:
+        """Record that an alert fires; False when it already had (so it fires once, even
+        across restarts and replicas: the primary key settles races)."""
+        try:
+            with self._tx() as conn:
+                conn.execute(insert(alert_state).values(subject=subject, kind=kind, key=key, fired_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    def release_alert(self, subject: str, kind: str, key: str) -> bool:
+        """Forget a fired alert (its condition cleared); True when there was one."""
+        with self._tx() as conn:
+            done = conn.execute(alert_state.delete().where(
+                alert_state.c.subject == subject, alert_state.c.kind == kind, alert_state.c.key == key))
+            return done.rowcount > 0
 
     def record_publish(self, client_key: str, token: str, digest: str, *, now: datetime, stale: bool) -> None:
         """Remember what was last published for a client."""

@@ -137,3 +137,12 @@ def test_migrations_match_the_table_definitions(any_store: Store) -> None:
     with any_store.engine.connect() as conn:
         diff = compare_metadata(MigrationContext.configure(conn), metadata)
     assert diff == []
+
+
+def test_an_alert_fires_once_until_released(any_store: Store) -> None:
+    assert any_store.claim_alert("acme", "low_balance", "2026-11-15:90", now=NOW) is True
+    assert any_store.claim_alert("acme", "low_balance", "2026-11-15:90", now=NOW) is False
+    assert any_store.claim_alert("acme", "low_balance", "2026-12-15:90", now=NOW) is True
+    assert any_store.release_alert("acme", "low_balance", "2026-11-15:90") is True
+    assert any_store.release_alert("acme", "low_balance", "2026-11-15:90") is False
+    assert any_store.claim_alert("acme", "low_balance", "2026-11-15:90", now=NOW) is True

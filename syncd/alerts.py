@@ -1,0 +1,153 @@
+"""Alerts to the MSP: what fires (low balance, failing and recovered sources) and how it is delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any, Protocol
+
+import httpx
+import structlog
+from prometheus_client import Counter
+
+from syncd.models import Statement, format_hours
+
+log = structlog.get_logger("syncd")
+
+DELIVERIES = Counter("syncd_alert_deliveries_total", "Alert deliveries by target kind and outcome.",
+                     ["target", "outcome"])
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One thing the MSP should hear about, in words and in fields."""
+
+    kind: str  # low_balance | source_failing | source_recovered
+    subject: str  # the client key or account name it is about
+    title: str
+    text: str
+    fields: Mapping[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON body of a webhook: ``text`` is what Slack and Teams incoming webhooks show."""
+        return {"text": f"{self.title}\n{self.text}", "kind": self.kind, "subject": self.subject,
+                "title": self.title, "fields": dict(self.fields)}
+
+
+def crossed_thresholds(statement: Statement, thresholds: Iterable[int]) -> list[int]:
+    """The low-balance thresholds (percent of the available hours) the cycle has reached."""
+    available, used = statement.available, statement.used
+    if available <= 0:
+        return sorted(t for t in thresholds if used > 0 and t <= 100)
+    return sorted(t for t in thresholds if used * 100 >= available * t)
+
+
+def low_balance_alert(statement: Statement, threshold: int) -> Alert:
+    """The alert for one crossed threshold of one client's cycle."""
+    remaining, over = statement.remaining, statement.over
+    state = f"{format_hours(over)} h over" if over > 0 else f"{format_hours(remaining)} h remaining"
+    return Alert(
+        kind="low_balance",
+        subject=statement.client_key,
+        title=f"{statement.client_name}: {threshold}% of this cycle's hours used",
+        text=(f"{format_hours(statement.used)} h used of {format_hours(statement.available)} h; {state}. "
+              f"The cycle resets on {statement.cycle.resets_on:%d %b %Y}."),
+        fields={"client": statement.client_key, "threshold": threshold,
+                "cycle_start": statement.cycle.start.isoformat(), "used": format_hours(statement.used),
+                "available": format_hours(statement.available)},
+    )
+
+
+def source_alert(account: str, vendor: str, *, failing: bool, kind: str = "", since: str = "") -> Alert:
+    """A source that started failing, or recovered. Error text stays out: it is in the log."""
+    if failing:
+        title = f"{vendor} account {account!r} is failing ({kind})"
+        text = ("Credentials were refused: polling stopped until they are fixed." if kind == "auth"
+                else f"Failing since {since}; client pages keep their last good data, marked stale.")
+        return Alert("source_failing", account, title, text, {"account": account, "error_kind": kind})
+    return Alert("source_recovered", account, f"{vendor} account {account!r} recovered",
+                 "Syncing again; client pages are current.", {"account": account})
+
+
+class Target(Protocol):
+    """Somewhere alerts are delivered."""
+
+    kind: str
+
+    async def send(self, alert: Alert) -> None: ...
+
+
+@dataclass
+class WebhookTarget:
+    """A generic JSON webhook (Slack and Teams incoming webhooks accept it)."""
+
+    url: str
+    timeout: float = 10.0
+    transport: httpx.AsyncBaseTransport | None = None
+    kind: str = "webhook"
+
+    async def send(self, alert: Alert) -> None:
+        async with httpx.AsyncClient(timeout=self.timeout, transport=self.transport) as http:
+            response = await http.post(self.url, json=alert.payload())
+            response.raise_for_status()
+
+
+@dataclass
+class EmailTarget:
+    """E-mail over SMTP, with STARTTLS unless told otherwise."""
+
+    host: str
+    sender: str
+    recipients: Sequence[str]
+    port: int = 587
+    starttls: bool = True
+    username: str | None = None
+    password: str | None = None
+    timeout: float = 20.0
+    kind: str = "email"
+
+    async def send(self, alert: Alert) -> None:
+        message = EmailMessage()
+        message["Subject"] = alert.title
+        message["From"] = self.sender
+        message["To"] = ", ".join(self.recipients)
+        message.set_content(alert.text + "\n\n" + "\n".join(f"{k}: {v}" for k, v in alert.fields.items()))
+        await asyncio.to_thread(self._deliver, message)
+
+    def _deliver(self, message: EmailMessage) -> None:
+        with smtplib.SMTP(self.host, self.port, timeout=self.timeout) as smtp:
+            if self.starttls:
+                smtp.starttls()
+            if self.username and self.password:
+                smtp.login(self.username, self.password)
+            smtp.send_message(message)
+
+
+class Notifier:
+    """Delivers alerts to named targets; a failed delivery is logged and counted, never raised."""
+
+    def __init__(self, targets: Mapping[str, Target]) -> None:
+        self.targets = dict(targets)
+
+    async def notify(self, alert: Alert, names: Iterable[str]) -> int:
+        """Send ``alert`` to each named target; returns how many deliveries succeeded."""
+        delivered = 0
+        for name in dict.fromkeys(names):
+            target = self.targets.get(name)
+            if target is None:
+                continue
+            try:
+                await target.send(alert)
+            except (OSError, httpx.HTTPError, smtplib.SMTPException) as err:
+                DELIVERIES.labels(target.kind, "failed").inc()
+                # The target's address may hold a secret (webhook URLs do): name it, do not print it.
+                log.warning("alert_delivery_failed", target=name, alert=alert.kind, subject=alert.subject,
+                            error=type(err).__name__)
+                continue
+            DELIVERIES.labels(target.kind, "sent").inc()
+            delivered += 1
+        log.info("alert", kind=alert.kind, subject=alert.subject, delivered=delivered)
+        return delivered
