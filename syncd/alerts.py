@@ -47,8 +47,9 @@ def crossed_thresholds(statement: Statement, thresholds: Iterable[int]) -> list[
 
 def low_balance_alert(statement: Statement, threshold: int) -> Alert:
     """The alert for one crossed threshold of one client's cycle."""
-    remaining, over = statement.remaining, statement.over
-    state = f"{format_hours(over)} h over" if over > 0 else f"{format_hours(remaining)} h remaining"
+    overs = [f"{p.label} is {format_hours(p.over)} h over its {format_hours(p.available)} h"
+             for p in statement.pools if p.over > 0]
+    state = "; ".join(overs) if overs else f"{format_hours(statement.remaining)} h remaining"
     return Alert(
         kind="low_balance",
         subject=statement.client_key,
@@ -70,6 +71,16 @@ def source_alert(account: str, vendor: str, *, failing: bool, kind: str = "", si
         return Alert("source_failing", account, title, text, {"account": account, "error_kind": kind})
     return Alert("source_recovered", account, f"{vendor} account {account!r} recovered",
                  "Syncing again; client pages are current.", {"account": account})
+
+
+@dataclass(frozen=True)
+class AlertPolicy:
+    """Who hears about what: the notifier, the targets for source alerts, and how long a
+    source may fail (other than refused credentials, which alert at once) before it alerts."""
+
+    notifier: Notifier
+    source_targets: Sequence[str] = ()
+    failing_after: float = 1800.0
 
 
 class Target(Protocol):

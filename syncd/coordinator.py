@@ -17,6 +17,7 @@ from connectors.registry import open_connector
 from publisher.render import render
 from publisher.sinks import Sink
 from syncd import events
+from syncd.alerts import AlertPolicy, crossed_thresholds, low_balance_alert, source_alert
 from syncd.config import ClientSpec, Config
 from syncd.errors import AuthError, ConnectorError, RateLimited
 from syncd.ledger import build_statement, history_start, reconcile_window
@@ -91,12 +92,14 @@ class Coordinator:
         clock: Clock = utcnow,
         connector_factory: ConnectorFactory = open_connector,
         progress: Callable[[str, int], None] | None = None,
+        alerts: AlertPolicy | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.sink = sink
         self.clock = clock
         self.progress = progress
+        self.alerts = alerts
         self._accounts: dict[str, _Account] = {}
         for name, settings in config.accounts.items():
             routes = [ClientRoute(c.key, sel) for c, sel in config.clients_of(name)]
@@ -171,11 +174,45 @@ class Coordinator:
             applied |= more
         touched = applied.clients & set(self.config.clients)
         if error is not None:
-            return self._failed(account, state, error, started, touched)
+            outcome = self._failed(account, state, error, started, touched)
+            await self._alert_failing(account, error, started)
+            return outcome
         if state.failing:
             events.source_recovered(account)
         state.failing, state.not_before, state.last_success = None, None, started
+        await self._alert_recovered(account)
         return SyncOutcome(account, ok=True, touched=touched)
+
+    async def _alert_failing(self, account: str, err: ConnectorError, now: datetime) -> None:
+        """Refused credentials alert at once; other failures once they have lasted a while."""
+        if self.alerts is None or not self.alerts.source_targets:
+            return
+        since = (await asyncio.to_thread(self.store.source_status, account)).failing_since or now
+        if not isinstance(err, AuthError) and (now - since).total_seconds() < self.alerts.failing_after:
+            return
+        if await asyncio.to_thread(self.store.claim_alert, account, "source_failing", "current", now=now):
+            alert = source_alert(account, self._accounts[account].display_name, failing=True, kind=err.kind,
+                                 since=since.strftime("%Y-%m-%d %H:%M UTC"))
+            await self.alerts.notifier.notify(alert, self.alerts.source_targets)
+
+    async def _alert_recovered(self, account: str) -> None:
+        if self.alerts is None or not self.alerts.source_targets:
+            return
+        if await asyncio.to_thread(self.store.release_alert, account, "source_failing", "current"):
+            alert = source_alert(account, self._accounts[account].display_name, failing=False)
+            await self.alerts.notifier.notify(alert, self.alerts.source_targets)
+
+    async def _alert_low_balance(self, client: ClientSpec, statement: Statement, now: datetime) -> None:
+        """Each threshold fires once per cycle per client (remembered in the store); when
+        several are crossed at once, only the highest is sent."""
+        targets = client.retainer.alerts.notify
+        if self.alerts is None or not targets:
+            return
+        fresh = [t for t in crossed_thresholds(statement, client.retainer.alerts.at_percent)
+                 if await asyncio.to_thread(self.store.claim_alert, client.key, "low_balance",
+                                            f"{statement.cycle.start.isoformat()}:{t}", now=now)]
+        if fresh:
+            await self.alerts.notifier.notify(low_balance_alert(statement, max(fresh)), targets)
 
     async def _step(self, account: str, kind: str, work: _Work) -> tuple[Applied, ConnectorError | None]:
         """Run one part of a sync (poll or reconcile) and record it as its own run."""
@@ -344,6 +381,7 @@ class Coordinator:
         await asyncio.to_thread(self.store.record_publish, client_key, token, digest, now=now, stale=statement.stale)
         through = [s.data_through for s in statement.sources if s.data_through]
         events.published(client_key, changed, statement.stale, min(through).timestamp() if through else None)
+        await self._alert_low_balance(self.config.clients[client_key], statement, now)
         return Published(client_key, token, changed, statement)
 
     async def sync_all(self, *, reconcile: bool | None = None, clients: list[str] | None = None) -> dict[str, SyncOutcome]:

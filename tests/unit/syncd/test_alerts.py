@@ -43,7 +43,8 @@ def test_crossed_thresholds(used: str, cap: str, expected: list[int]) -> None:
 def test_low_balance_alert_says_the_figures_in_words() -> None:
     alert = low_balance_alert(statement("22.5"), 100)
     assert alert.title == "Acme Dental: 100% of this cycle's hours used"
-    assert alert.text == "22.50 h used of 20.00 h; 2.50 h over. The cycle resets on 15 Dec 2026."
+    assert alert.text == "22.50 h used of 20.00 h; Support is 2.50 h over its 20.00 h. The cycle resets on 15 Dec 2026."
+    assert low_balance_alert(statement("15"), 75).text.startswith("15.00 h used of 20.00 h; 5.00 h remaining.")
     assert alert.fields["cycle_start"] == "2026-11-15"
 
 
