@@ -101,15 +101,15 @@ def raise_for_status(response: httpx.Response, vendor: str) -> None:
         return
     where = f"{vendor} {response.request.method} {response.request.url.path}"
     if status in (401, 403):
-        raise AuthError(f"{where}: credentials refused (HTTP {status}){_snippet(response)}")
+        raise AuthError(f"{where}: credentials refused (HTTP {status}){_snippet(response)}").with_status(status)
     if status == 429:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        raise RateLimited(f"{where}: rate limited (HTTP 429)", retry_after=retry_after)
+        raise RateLimited(f"{where}: rate limited (HTTP 429)", retry_after=retry_after).with_status(status)
     if status in (408, 425) or status >= 500:
-        raise TransientError(f"{where}: vendor error (HTTP {status})")
+        raise TransientError(f"{where}: vendor error (HTTP {status})").with_status(status)
     # Any other 4xx or an unexpected redirect means the request itself is wrong (a bad
     # account id, base_url or filter): retrying cannot help, so keep the last good data.
-    raise PayloadError(f"{where}: request rejected (HTTP {status}){_snippet(response)}")
+    raise PayloadError(f"{where}: request rejected (HTTP {status}){_snippet(response)}").with_status(status)
 
 
 class Funnel:

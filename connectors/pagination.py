@@ -49,10 +49,12 @@ async def walk_pages(
     *,
     params: dict[str, Any] | None,
     paginator: Paginator,
-    items_key: str,
+    items_key: str | None,
     max_pages: int = 100_000,
 ) -> AsyncIterator[list[dict[str, Any]]]:
     """Yield each page's items, following the paginator until it says there is no more.
+
+    ``items_key`` names the list in a JSON object body; None means the body is the list.
 
     A page whose items are not a list, a next link that repeats one already followed (a
     paging loop) and a runaway number of pages are PayloadErrors, so a sync never spins.
@@ -62,9 +64,13 @@ async def walk_pages(
     next_params = params
     for _ in range(max_pages):
         body, response = await http.get_json(next_url, params=next_params)
-        items = body.get(items_key) if isinstance(body, dict) else None
+        if items_key is None:
+            items = body
+        else:
+            items = body.get(items_key) if isinstance(body, dict) else None
         if not isinstance(items, list):
-            raise PayloadError(f"{http.vendor}: expected a list under {items_key!r} in the response")
+            where = "as the response" if items_key is None else f"under {items_key!r} in the response"
+            raise PayloadError(f"{http.vendor}: expected a list {where}")
         yield items
         followed.add(str(response.request.url))
         next_url = paginator.next_url(body, response)

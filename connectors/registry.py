@@ -18,8 +18,6 @@ from connectors.http import Funnel, RequestBudget, Sleep
 CONNECTORS: dict[str, str] = {
     "harvest": "connectors.harvest.client:HarvestConnector",
     "connectwise": "connectors.connectwise.client:ConnectWiseConnector",
-    "autotask": "connectors.autotask.client:AutotaskConnector",
-    "halopsa": "connectors.halopsa.client:HaloConnector",
 }
 
 

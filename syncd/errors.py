@@ -8,9 +8,19 @@ class SyncdError(Exception):
 
 
 class ConnectorError(SyncdError):
-    """A source could not be read; raised only at the connector's request funnel."""
+    """A source could not be read; raised only at the connector's request funnel.
+
+    ``status`` is the vendor's HTTP status when there was an answer (None for network
+    failures and unreadable bodies), so callers never parse it out of the message.
+    """
 
     kind = "connector"
+    status: int | None = None
+
+    def with_status(self, status: int | None) -> ConnectorError:
+        """Attach the HTTP status; returns self for ``raise …with_status(…)``."""
+        self.status = status
+        return self
 
 
 class TransientError(ConnectorError):

@@ -207,3 +207,21 @@ async def test_a_long_hint_does_not_hold_the_budget_but_a_short_one_does() -> No
                                                  httpx.Response(200, json={})])
     await http.get_json("/short")
     assert sum(sleeps) >= 5
+
+
+@pytest.mark.parametrize(("status", "error"), [(401, AuthError), (404, PayloadError), (429, RateLimited),
+                                               (503, TransientError)])
+@respx.mock
+async def test_errors_carry_the_vendors_http_status(status: int, error: type[Exception]) -> None:
+    respx.get(f"{BASE}/x").mock(return_value=httpx.Response(status, headers={"Retry-After": "999"}))
+    with pytest.raises(error) as caught:
+        await funnel(Sleeps(), attempts=1).get_json("/x")
+    assert caught.value.status == status  # type: ignore[attr-defined]
+
+
+@respx.mock
+async def test_walk_pages_reads_a_bare_array_body() -> None:
+    respx.get(f"{BASE}/list").mock(return_value=httpx.Response(200, json=[{"id": 1}]))
+    pages = [p async for p in walk_pages(funnel(Sleeps()), "/list", params=None,
+                                         paginator=LinkHeaderPaginator(), items_key=None)]
+    assert pages == [[{"id": 1}]]
