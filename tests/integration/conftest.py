@@ -54,9 +54,9 @@ class Sleeps:
 
 
 def demo_config(tmp_path: Path, sandbox: HarvestSandbox, url: str = SANDBOX_URL) -> Config:
-    """A copy of config/demo pointed at ``url``."""
+    """A copy of the suite's Harvest config (tests/fixtures/config) pointed at ``url``."""
     folder = tmp_path / "config"
-    shutil.copytree(ROOT / "config" / "demo", folder)
+    shutil.copytree(ROOT / "tests" / "fixtures" / "config", folder)
     environ = {"DEMO_HARVEST_URL": url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
                "DEMO_HARVEST_TOKEN": sandbox.token}
     return load_config(folder, environ=environ)

@@ -42,7 +42,7 @@ async def test_broken_rule_files_are_rejected_and_a_good_change_is_applied(tmp_p
     sandbox = HarvestSandbox()
     sandbox.seed(now=datetime.now(timezone.utc))
     config_dir = tmp_path / "config"
-    shutil.copytree(ROOT / "config" / "demo", config_dir)
+    shutil.copytree(ROOT / "tests" / "fixtures" / "config", config_dir)
     main = config_dir / "syncd.yaml"
     main.write_text(main.read_text().replace("refresh: 30s", "refresh: 1s"))
     rules = config_dir / "rules" / "standard.yaml"

@@ -16,7 +16,7 @@ ENV = {"DEMO_HARVEST_URL": "http://x", "DEMO_HARVEST_ACCOUNT": "1", "DEMO_HARVES
 
 def demo_with_refresh(tmp_path: Path, overrides: dict[str, str]):  # type: ignore[no-untyped-def]
     folder = tmp_path / "config"
-    shutil.copytree(ROOT / "config" / "demo", folder)
+    shutil.copytree(ROOT / "tests" / "fixtures" / "config", folder)
     for client, refresh in overrides.items():
         path = folder / "clients" / f"{client}.yaml"
         path.write_text(path.read_text() + f"refresh: {refresh}\n")
