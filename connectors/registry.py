@@ -18,6 +18,8 @@ from connectors.http import Funnel, RequestBudget, Sleep
 CONNECTORS: dict[str, str] = {
     "harvest": "connectors.harvest.client:HarvestConnector",
     "connectwise": "connectors.connectwise.client:ConnectWiseConnector",
+    "autotask": "connectors.autotask.client:AutotaskConnector",
+    "halopsa": "connectors.halopsa.client:HaloConnector",
 }
 
 
