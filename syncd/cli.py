@@ -1,4 +1,4 @@
-"""The command line: run, demo, validate, sync and links."""
+"""The command line: run, demo, validate, sync, links, test-rules, preview, explain and schema."""
 
 from __future__ import annotations
 
@@ -160,6 +160,109 @@ def links(
     width = max(len(r["client"]) for r in rows)
     for r in rows:
         typer.echo(f"{r['client']:<{width}}  {r['url']}  {r['name']}")
+
+
+@app.command("test-rules")
+def test_rules(
+    config: Annotated[
+        list[Path] | None,
+        typer.Option("--config", "-c", file_okay=False, exists=True,
+                     help="Config directory whose rules/ to test (repeatable; default: $SYNCD_CONFIG_DIR or ./config)."),
+    ] = None,
+) -> None:
+    """Run the `tests:` of every rule file; one line per failure, then a summary.
+
+    Exits 1 when a test fails, 78 when a rule file cannot be read, 0 otherwise. Only
+    rules/ and syncd.yaml are read, so no account secrets are needed.
+    """
+    from syncd.rules.testing import run_config_rule_tests
+
+    folders = config or [_settings(None).config_dir]
+    failures = problems = tests = 0
+    for folder in folders:
+        report = run_config_rule_tests(folder)
+        for problem in report.problems:
+            typer.echo(f"error: {problem}", err=True)
+        for failure in report.failures:
+            typer.echo(f"FAIL {failure}")
+        failed = len(report.failures)
+        typer.echo(f"{folder}: {report.files} rule file{'s' if report.files != 1 else ''}, {report.tests} "
+                   f"test{'s' if report.tests != 1 else ''}, {failed} failed"
+                   + (f", {len(report.problems)} problem{'s' if len(report.problems) != 1 else ''}"
+                      if report.problems else ""))
+        failures, problems, tests = failures + failed, problems + len(report.problems), tests + report.tests
+    if problems:
+        typer.echo(f"{problems} problem{'s' if problems != 1 else ''} found in rule files.", err=True)
+        raise typer.Exit(EX_CONFIG)
+    if failures:
+        typer.echo(f"{failures} of {tests} rule tests failed.")
+        raise typer.Exit(1)
+    typer.echo(f"All {tests} rule tests passed.")
+
+
+CycleOption = Annotated[
+    str, typer.Option("--cycle", help="current, previous, or a month such as 2026-03 (the cycle starting then).")
+]
+
+
+def _client_run(config: Path | None, client: str, cycle: str):  # type: ignore[no-untyped-def]
+    settings = _settings(config)
+    loaded = _load(settings)
+    if client not in loaded.clients:
+        typer.echo(f"error: no client named {client} (known: {', '.join(sorted(loaded.clients))})", err=True)
+        raise typer.Exit(2)
+    from syncd.rules.preview import run_client
+    from syncd.store import Store
+
+    store = Store.open(settings.database_url)
+    try:
+        return run_client(loaded, store, client, cycle=cycle)
+    except ValueError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    finally:
+        store.close()
+
+
+@app.command()
+def preview(
+    client: Annotated[str, typer.Argument(help="The client's id (its file name in clients/).")],
+    cycle: CycleOption = "current",
+    config: ConfigOption = None,
+) -> None:
+    """Dry run from the store: each entry beside the line it became (or the rule that dropped it), and totals.
+
+    Makes no API requests. Internal fields are shown: this is an admin view, never published.
+    """
+    from syncd.rules.preview import preview_lines
+
+    for line in preview_lines(_client_run(config, client, cycle)):
+        typer.echo(line)
+
+
+@app.command()
+def explain(
+    client: Annotated[str, typer.Argument(help="The client's id (its file name in clients/).")],
+    config: ConfigOption = None,
+) -> None:
+    """Every figure of the client's current page traced to its lines and their source entries."""
+    from syncd.rules.preview import explain_lines
+
+    for line in explain_lines(_client_run(config, client, "current")):
+        typer.echo(line)
+
+
+@app.command()
+def schema(
+    out: Annotated[Path | None, typer.Option("--out", file_okay=False,
+                                             help="Folder to write into (default: config/schema of this checkout).")] = None,
+) -> None:
+    """Write the JSON Schemas of syncd.yaml, client files and rule files (for editors)."""
+    from syncd.schema import SCHEMA_DIR, FILES, write
+
+    folder = out or SCHEMA_DIR
+    changed = write(folder)
+    typer.echo(f"{folder}: {len(FILES)} schemas, {len(changed)} updated")
 
 
 @app.command()

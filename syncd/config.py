@@ -7,7 +7,7 @@ import re
 import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -20,13 +20,18 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
+    WithJsonSchema,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from syncd.durations import Interval
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.rules.hours import BusinessHours, parse_business_hours
+from syncd.rules.redact import BUILTINS as BUILTIN_REDACTIONS
+from syncd.rules.redact import check_pattern
 
 KEY_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
@@ -77,12 +82,33 @@ def _str_list(value: Any) -> Any:
     return [value] if isinstance(value, (str, int)) and not isinstance(value, bool) else value
 
 
+# How list-or-single fields and durations look to an editor (the validators accept more
+# than the Python types say: "Travel" for [Travel], "45m" for 2700).
+_STR_LIST_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+    "description": "One value or a list; matches any of them, case-insensitively.",
+}
+_DURATION_SCHEMA: dict[str, Any] = {
+    "anyOf": [{"type": "string", "pattern": r"^\s*(?:\d+\s*[dhmsDHMS]\s*)+$"}, {"type": "integer", "minimum": 1}],
+    "description": "A duration such as 15m, 1h30m or 90s (a bare number is seconds).",
+}
+_HOURS_SCHEMA: dict[str, Any] = {
+    "type": "string",
+    "pattern": r"^\s*[A-Za-z]{3}(-[A-Za-z]{3})?\s+\d{1,2}:\d{2}-\d{1,2}:\d{2}(\s*,\s*[A-Za-z]{3}(-[A-Za-z]{3})?\s+\d{1,2}:\d{2}-\d{1,2}:\d{2})*\s*$",
+    "description": 'Local business hours, e.g. "mon-fri 08:00-18:00, sat 09:00-12:00".',
+    "examples": ["mon-fri 08:00-18:00"],
+}
+
+Pattern = Annotated[str, AfterValidator(check_pattern)]
+NonEmpty = Annotated[str, Field(min_length=1)]
 Timezone = Annotated[str, AfterValidator(_timezone)]
 Regex = Annotated[str, AfterValidator(_regex)]
 Template = Annotated[str, AfterValidator(_template)]
-StrList = Annotated[list[str], BeforeValidator(_str_list)]
+StrList = Annotated[list[str], BeforeValidator(_str_list), WithJsonSchema(_STR_LIST_SCHEMA)]
 Hours = Annotated[Decimal, Field(max_digits=9, decimal_places=2)]
-WorkingHours = Annotated[BusinessHours, BeforeValidator(parse_business_hours)]
+WorkingHours = Annotated[BusinessHours, BeforeValidator(parse_business_hours), WithJsonSchema(_HOURS_SCHEMA)]
+Duration = Annotated[Interval, WithJsonSchema(_DURATION_SCHEMA)]
+LocalDate = date  # for models with a field named `date`, which hides the type in the class body
 
 
 # --- syncd.yaml -------------------------------------------------------------------------
@@ -213,73 +239,261 @@ class ClientFile(Strict):
 
 
 class Condition(Strict):
-    """A rule's `when`: every key given must hold (an empty condition always holds)."""
+    """A rule's `when`: every key given must hold (an empty condition always holds).
+
+    Time keys look at the entry's start in the client's timezone; day keys (weekend,
+    holiday) at its local date (the start's, or the vendor's work date when there is no
+    start). A holiday counts as outside business hours all day.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    vendor: StrList | None = None
-    account: StrList | None = None
+    vendor: StrList | None = Field(default=None, description="The source's vendor: connectwise, harvest …")
+    account: StrList | None = Field(default=None, description="The account name in syncd.yaml.")
     work_type: StrList | None = None
     role: StrList | None = None
     task: StrList | None = None
     project: StrList | None = None
     ticket_type: StrList | None = None
-    tags: StrList | None = None
-    worker: StrList | None = None
+    tags: StrList | None = Field(default=None, description="Holds when the entry has any of these tags.")
+    worker: StrList | None = Field(
+        default=None, description="Technician name or id: matching is allowed, publishing never is.")
     approval: StrList | None = None
     billable: bool | None = None
     travel: bool | None = None
     location: Literal["remote", "onsite", "unknown"] | None = None
-    text: Regex | None = Field(default=None, description="Regex searched in notes and ticket title.")
-    outside_hours: WorkingHours | None = None
-    within_hours: WorkingHours | None = None
-    min_duration: Interval | None = None
-    max_duration: Interval | None = None
-    all: list[Condition] | None = None
-    any: list[Condition] | None = None
-    not_: Condition | None = Field(default=None, alias="not")
-
-
-class Rule(Strict):
-    """One rule: a condition and the actions taken on entries that meet it."""
-
-    name: str = Field(min_length=1)
-    when: Condition = Field(default_factory=Condition)
-    drop: bool | str = False
-    describe: Template | None = None
-    multiply: Annotated[Decimal, Field(gt=0, le=10)] | None = None
-    label: str | None = None
-    pool: str | None = None
+    text: Regex | None = Field(default=None, description="Regex searched in client-facing notes and ticket title.")
+    notes: Regex | None = Field(default=None, description="Regex searched in client-facing notes only.")
+    title: Regex | None = Field(default=None, description="Regex searched in the ticket title only.")
+    internal_notes: Regex | None = Field(
+        default=None, description="Regex searched in internal notes (matched, never published).")
+    outside_hours: WorkingHours | None = Field(
+        default=None, description="Starts outside these local hours, or on a holiday of the rule set.")
+    within_hours: WorkingHours | None = Field(
+        default=None, description="Starts inside these local hours, and not on a holiday.")
+    weekend: bool | None = Field(default=None, description="true: a local Saturday or Sunday; false: a weekday.")
+    holiday: bool | None = Field(default=None, description="true: the local date is in the rule set's holidays.")
+    min_duration: Duration | None = None
+    max_duration: Duration | None = None
+    all: list[Condition] | None = Field(default=None, description="Every one of these holds.")
+    any: list[Condition] | None = Field(default=None, description="At least one of these holds.")
+    not_: Condition | None = Field(default=None, alias="not", description="This does not hold.")
 
     @model_validator(mode="after")
-    def _has_action(self) -> Rule:
-        if not (self.drop or self.describe or self.multiply or self.label or self.pool):
-            raise ValueError(f"rule {self.name!r} has no action (drop, describe, multiply, label or pool)")
+    def _possible(self) -> Condition:
+        if self.min_duration is not None and self.max_duration is not None and self.min_duration > self.max_duration:
+            raise ValueError("min_duration is longer than max_duration: this condition can never hold")
         return self
 
 
-class ExpectedLine(Strict):
-    """What a rule test expects a kept entry to become."""
+class Rounding(Strict):
+    """Round logged time up to an increment, with a minimum per entry (before any multiplier)."""
 
+    up_to: Duration | None = Field(default=None, description="Round up to a multiple of this: 15m, 6m …")
+    minimum: Duration | None = Field(default=None, description="Charge at least this much per entry.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        # `round: 15m` is `round: {up_to: 15m}`.
+        return {"up_to": value} if isinstance(value, (str, int)) and not isinstance(value, bool) else value
+
+    @model_validator(mode="after")
+    def _something(self) -> Rounding:
+        if self.up_to is None and self.minimum is None:
+            raise ValueError("give up_to, minimum, or both")
+        return self
+
+
+class Redaction(Strict):
+    """One thing to redact: a built-in (ip, hostname, email, phone, url) or `{pattern: REGEX}`."""
+
+    builtin: Literal["ip", "hostname", "email", "phone", "url"] | None = None
+    pattern: Pattern | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _by_name(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value not in BUILTIN_REDACTIONS:
+                raise ValueError(f"unknown built-in redaction {value!r}: use one of "
+                                 f"{', '.join(BUILTIN_REDACTIONS)}, or {{pattern: REGEX}} for your own")
+            return {"builtin": value}
+        return value
+
+    @model_validator(mode="after")
+    def _one(self) -> Redaction:
+        if (self.builtin is None) == (self.pattern is None):
+            raise ValueError("give a built-in name or {pattern: REGEX}")
+        return self
+
+
+def _list_of_one(value: Any) -> Any:
+    return [value] if isinstance(value, (str, dict)) else value
+
+
+Redactions = Annotated[list[Redaction], BeforeValidator(_list_of_one), Field(min_length=1)]
+Glossary = Annotated[dict[Pattern, str], Field(min_length=1)]
+
+
+class Rule(Strict):
+    """One rule: a condition and the actions taken on entries that meet it.
+
+    A matching `drop` wins outright. Otherwise the first matching rule that gives each of
+    pool, describe, multiply, round and show_ticket_number decides it; labels add up;
+    translate and redact apply from every matching rule, in rule order.
+    """
+
+    name: NonEmpty
+    when: Condition = Field(default_factory=Condition)
+    drop: bool | NonEmpty = Field(default=False, description="true, or the reason (shown in previews, counted).")
+    pool: str | None = Field(default=None, description="The retainer pool the work counts against.")
+    describe: Template | None = Field(
+        default=None, description="Fixed text, or a template over " + ", ".join(sorted(TEMPLATE_FIELDS)) + ".")
+    multiply: Annotated[Decimal, Field(gt=0, le=10)] | None = Field(
+        default=None, description="Hours charged = (rounded) hours logged × this.")
+    round: Rounding | None = Field(
+        default=None, description="Round logged time up before the multiplier: {up_to: 15m, minimum: 30m}.")
+    label: NonEmpty | None = Field(default=None, description="A tag shown on the line, e.g. After-hours ×2.")
+    translate: Glossary | None = Field(
+        default=None, description="Regex → plain phrase, applied to the description.")
+    redact: Redactions | None = Field(
+        default=None, description='Replace matches in the description with "[redacted]".')
+    show_ticket_number: bool | None = Field(default=None, description="Publish the entry's ticket number.")
+
+    # The holidays of the rule set the rule came from; set by RuleSetFile, not by YAML.
+    _holidays: frozenset[date] = PrivateAttr(default_factory=frozenset)
+
+    @property
+    def holidays(self) -> frozenset[date]:
+        """Dates the rule's `holiday` and business-hours conditions treat as holidays."""
+        return self._holidays
+
+    @model_validator(mode="after")
+    def _has_action(self) -> Rule:
+        others = [k for k in ("pool", "describe", "multiply", "round", "label", "translate", "redact",
+                              "show_ticket_number") if getattr(self, k) is not None]
+        if self.drop and others:
+            raise ValueError(f"rule {self.name!r} drops entries, so {', '.join(others)} would never apply; "
+                             "split it into two rules")
+        if not (self.drop or others):
+            raise ValueError(f"rule {self.name!r} has no action (drop, pool, describe, multiply, round, "
+                             "label, translate, redact or show_ticket_number)")
+        return self
+
+
+class SampleEntry(Strict):
+    """A rule test's input: a time entry in normalized field names, with sensible defaults."""
+
+    vendor: str | None = Field(default=None, description="The vendor of the entry's account (for `vendor:`).")
+    account: str = "test"
+    vendor_id: str | None = Field(default=None, description="Default: test-<index>.")
+    work_date: date | None = Field(default=None, description="Default: the start's local date, else today.")
+    start: datetime | None = Field(
+        default=None, description="Local start, e.g. 2026-03-09 19:30, in the test's timezone.")
+    duration: Duration = Field(default=3600, description="How long: 45m, 1h30m … (default 1h).")
+    billable: bool = True
+    worker_id: str | None = None
+    worker_name: str | None = None
+    work_type: str | None = None
+    role: str | None = None
+    ticket_id: str | None = None
+    ticket_number: str | None = None
+    ticket_title: str | None = None
+    ticket_type: str | None = None
+    project: str | None = None
+    task: str | None = None
+    notes: str | None = None
+    internal_notes: str | None = None
+    location: Literal["remote", "onsite", "unknown"] = "unknown"
+    travel: bool = False
+    tags: StrList = Field(default_factory=list)
+    approval: str | None = None
+
+
+class ExpectedLine(Strict):
+    """What a rule test expects: `dropped` (optionally by a named rule), or a line's fields.
+
+    Only the fields given are checked. `pool: default` means no rule chose a pool.
+    """
+
+    dropped: bool | NonEmpty | None = Field(default=None, description="true, or the name of the rule that drops it.")
     description: str | None = None
     pool: str | None = None
     multiplier: Decimal | None = None
     labels: list[str] | None = None
-    hours: Decimal | None = None
+    hours_logged: Decimal | None = None
+    hours_charged: Decimal | None = None
+    ticket_number: str | None = None
+    date: LocalDate | None = Field(default=None, description="The line's local date.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            if value not in ("dropped", "kept"):
+                raise ValueError(f"expected `dropped`, `kept` or line fields such as {{pool: scheduled}}, "
+                                 f"got {value!r}")
+            return {"dropped": value == "dropped"}
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ExpectedLine:
+        given = [k for k in type(self).model_fields if k != "dropped" and getattr(self, k) is not None]
+        if self.dropped and given:
+            raise ValueError(f"a dropped entry has no line, so {', '.join(given)} cannot be checked")
+        return self
 
 
 class RuleTest(Strict):
-    """An input entry (normalized field names) and what the rules must make of it."""
+    """An input entry and what this file's rules must make of it."""
 
-    entry: dict[str, Any]
-    expect: Literal["dropped"] | ExpectedLine
+    name: str | None = Field(default=None, description="Shown when the test fails.")
+    timezone: Timezone | None = Field(
+        default=None, description="The client timezone to test in (default: defaults.timezone in syncd.yaml).")
+    entry: SampleEntry
+    expect: ExpectedLine = Field(description="`dropped`, `kept`, {dropped: <rule name>} or line fields.")
 
 
 class RuleSetFile(Strict):
-    """rules/<name>.yaml: ordered rules and their own tests."""
+    """rules/<name>.yaml: ordered rules, the holidays they observe, and their own tests."""
 
     rules: list[Rule] = Field(default_factory=list)
+    holidays: list[date] = Field(
+        default_factory=list,
+        description="Dates this file's rules treat as holidays: `holiday: true` holds, and they count as "
+                    "outside business hours all day.",
+    )
     tests: list[RuleTest] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check(self) -> RuleSetFile:
+        errors: list[InitErrorDetails] = []
+        seen: set[str] = set()
+        for i, rule in enumerate(self.rules):
+            if rule.name in seen:
+                errors.append(_error(("rules", i, "name"), rule.name,
+                                     f"another rule is already named {rule.name!r}; rule names must be unique "
+                                     "in a file (previews and tests name rules)"))
+            seen.add(rule.name)
+        for i, test in enumerate(self.tests):
+            named = test.expect.dropped
+            if isinstance(named, str) and named not in seen:
+                errors.append(_error(("tests", i, "expect", "dropped"), named,
+                                     f"no rule in this file is named {named!r}"))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
+        # Each rule carries its file's holidays, so a client's rule list (several files
+        # merged) still knows which calendar each rule observes.
+        holidays = frozenset(self.holidays)
+        for rule in self.rules:
+            rule._holidays = holidays
+        return self
+
+
+def _error(loc: tuple[str | int, ...], value: Any, message: str) -> InitErrorDetails:
+    # A located error from a model-level check, so the loader can name the exact line.
+    return InitErrorDetails(type=PydanticCustomError("value_error", message), loc=loc, input=value)
 
 
 # --- the loaded, cross-checked configuration -------------------------------------------
@@ -530,8 +744,8 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
         for i, raw in enumerate(client.sources):
             at = ("sources", i)
             account = raw.get("account") if isinstance(raw, dict) else None
-            if account in known_accounts and account not in accounts:
-                continue  # the account itself is broken, and already reported
+            if main_data is None or (account in known_accounts and account not in accounts):
+                continue  # syncd.yaml or the account itself is broken, and already reported
             if account not in accounts:
                 known = ", ".join(sorted(accounts)) or "none"
                 problems.append(ConfigProblem(str(path), lines.line(at), _location((*at, "account")),

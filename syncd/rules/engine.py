@@ -13,13 +13,17 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from syncd.config import TEMPLATE_FIELDS, Condition, Rule
+from syncd.durations import format_interval
 from syncd.models import Dropped, Line, TimeEntry, hours
 from syncd.rules.guard import INTERNAL_NOTE, TECHNICIAN_NAME, LeakGuard
+from syncd.rules.redact import Redactor
 from syncd.rules.scrub import NameScrubber
 
 __all__ = [
     "GENERIC_DESCRIPTION",
     "CompiledRules",
+    "EntryTrace",
+    "FiredRule",
     "RuleContext",
     "RuleResult",
     "apply_rules",
@@ -41,21 +45,54 @@ class RuleContext:
 
     ``account_vendors`` maps account name → vendor ("connectwise", "toggl" …); a
     TimeEntry carries only its account, so the `vendor` condition is answered from here
-    and never holds for an account missing from the mapping.
+    and never holds for an account missing from the mapping. ``holidays`` are the
+    client's own holidays, observed by every rule on top of its rule set's.
     """
 
     timezone: str
     default_pool: str
     technicians: frozenset[str]
     account_vendors: Mapping[str, str] = field(default_factory=dict, hash=False, compare=False)
+    holidays: frozenset[date] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
+class FiredRule:
+    """A rule whose condition held for an entry, and what it did (or would have done)."""
+
+    name: str
+    effects: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EntryTrace:
+    """How one entry fared: for previews and `syncd explain`; never published.
+
+    Exactly one of ``line``, ``dropped`` and ``skipped`` is set. ``charged_seconds`` is
+    the time after rounding, before the multiplier.
+    """
+
+    entry: TimeEntry
+    fired: tuple[FiredRule, ...] = ()
+    line: Line | None = None
+    dropped: Dropped | None = None
+    skipped: str | None = None
+    charged_seconds: int | None = None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def source(self) -> tuple[str, str]:
+        return (self.entry.account, self.entry.vendor_id)
 
 
 @dataclass(frozen=True)
 class RuleResult:
-    """The outcome of one run: kept lines (oldest first) and what the rules dropped."""
+    """The outcome of one run: kept lines (oldest first), what the rules dropped, and,
+    when asked for, a trace of every entry (input order)."""
 
     lines: tuple[Line, ...]
     dropped: tuple[Dropped, ...]
+    trace: tuple[EntryTrace, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +101,37 @@ class _View:
 
     entry: TimeEntry
     local_start: datetime | None
+    local_date: date
     vendor: str | None
     text: str
+    holidays: frozenset[date]
 
 
 Predicate = Callable[[_View], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Round:
+    """Round up to a multiple of ``increment`` seconds, then to at least ``minimum``."""
+
+    increment: int | None
+    minimum: int | None
+
+    def apply(self, seconds: int) -> int:
+        """The rounded duration in seconds (never less than ``seconds``)."""
+        if self.increment:
+            seconds = -(-seconds // self.increment) * self.increment
+        if self.minimum:
+            seconds = max(seconds, self.minimum)
+        return seconds
+
+    def __str__(self) -> str:
+        parts = []
+        if self.increment:
+            parts.append(f"up to {format_interval(self.increment)}")
+        if self.minimum:
+            parts.append(f"minimum {format_interval(self.minimum)}")
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +144,10 @@ class _CompiledRule:
     multiply: Decimal | None
     label: str | None
     pool: str | None
+    rounding: _Round | None
+    translate: tuple[tuple[re.Pattern[str], str], ...]
+    redact: Redactor | None
+    show_ticket_number: bool | None
 
 
 @dataclass(frozen=True)
@@ -92,13 +159,23 @@ class CompiledRules:
     def __len__(self) -> int:
         return len(self.rules)
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Rule names in evaluation order."""
+        return tuple(rule.name for rule in self.rules)
 
-@dataclass(frozen=True, slots=True)
+
+@dataclass(slots=True)
 class _Decision:
     pool: str | None = None
     describe: str | None = None
     multiply: Decimal | None = None
-    labels: tuple[str, ...] = ()
+    rounding: _Round | None = None
+    show_ticket_number: bool | None = None
+    labels: list[str] = field(default_factory=list)
+    translate: list[tuple[re.Pattern[str], str]] = field(default_factory=list)
+    redact: list[Redactor] = field(default_factory=list)
+    fired: list[FiredRule] = field(default_factory=list)
 
 
 # --- compiling ---------------------------------------------------------------------------
@@ -110,15 +187,24 @@ def compile_rules(rules: Sequence[Rule]) -> CompiledRules:
 
 
 def _compile_rule(rule: Rule) -> _CompiledRule:
+    redactor = None
+    if rule.redact:
+        redactor = Redactor([r.builtin for r in rule.redact if r.builtin],
+                            [r.pattern for r in rule.redact if r.pattern])
+    rounding = _Round(rule.round.up_to, rule.round.minimum) if rule.round is not None else None
     return _CompiledRule(
         name=rule.name,
-        matches=compile_condition(rule.when),
+        matches=compile_condition(rule.when, rule.holidays),
         drop=bool(rule.drop),
         drop_reason=rule.drop if isinstance(rule.drop, str) else None,
         describe=rule.describe,
         multiply=rule.multiply,
         label=rule.label,
         pool=rule.pool,
+        rounding=rounding,
+        translate=tuple((re.compile(p), phrase) for p, phrase in (rule.translate or {}).items()),
+        redact=redactor,
+        show_ticket_number=rule.show_ticket_number,
     )
 
 
@@ -164,15 +250,27 @@ def _equals(name: str, expected: object) -> Predicate:
     return lambda view: getattr(view.entry, name) == expected
 
 
+def _searches(pattern: str, text: Callable[[_View], str | None]) -> Predicate:
+    compiled = re.compile(pattern)
+
+    def check(view: _View) -> bool:
+        value = text(view)
+        return value is not None and compiled.search(value) is not None
+
+    return check
+
+
 _LIST_FIELDS = ("account", "work_type", "role", "task", "project", "ticket_type", "approval")
 
 
-def compile_condition(condition: Condition) -> Predicate:
+def compile_condition(condition: Condition, holidays: frozenset[date] = frozenset()) -> Predicate:
     """A predicate that holds when every key given in ``condition`` holds (AND).
 
-    Time-of-day keys (``outside_hours``, ``within_hours``) look at the entry's start in
-    the client's timezone; an entry with no start time never matches either of them:
-    we never guess a time. (Under ``not``, that non-match becomes a match.)
+    ``holidays`` are the rule set's; the client's (RuleContext.holidays) are added at
+    run time. Time-of-day keys (``outside_hours``, ``within_hours``) look at the entry's
+    start in the client's timezone. An entry with no start time matches ``outside_hours``
+    only on a holiday (the whole day is outside hours) and never ``within_hours``: we
+    never guess a time. (Under ``not``, a non-match becomes a match.)
     """
     checks: list[Predicate] = []
     for name in _LIST_FIELDS:
@@ -189,8 +287,9 @@ def compile_condition(condition: Condition) -> Predicate:
         expected = getattr(condition, name)
         if expected is not None:
             checks.append(_equals(name, expected))
-    checks.extend(_compile_text_and_time(condition))
-    checks.extend(_compile_nested(condition))
+    checks.extend(_compile_text(condition))
+    checks.extend(_compile_time(condition, holidays))
+    checks.extend(_compile_nested(condition, holidays))
     if not checks:
         return lambda view: True
     if len(checks) == 1:
@@ -198,17 +297,16 @@ def compile_condition(condition: Condition) -> Predicate:
     return lambda view: all(check(view) for check in checks)
 
 
-def _compile_text_and_time(condition: Condition) -> list[Predicate]:
+def _compile_text(condition: Condition) -> list[Predicate]:
     checks: list[Predicate] = []
     if condition.text is not None:
-        pattern = re.compile(condition.text)
-        checks.append(lambda view: pattern.search(view.text) is not None)
-    if condition.outside_hours is not None:
-        outside = condition.outside_hours
-        checks.append(lambda view: view.local_start is not None and not outside.contains(view.local_start))
-    if condition.within_hours is not None:
-        within = condition.within_hours
-        checks.append(lambda view: view.local_start is not None and within.contains(view.local_start))
+        checks.append(_searches(condition.text, lambda view: view.text))
+    if condition.notes is not None:
+        checks.append(_searches(condition.notes, lambda view: view.entry.notes))
+    if condition.title is not None:
+        checks.append(_searches(condition.title, lambda view: view.entry.ticket_title))
+    if condition.internal_notes is not None:
+        checks.append(_searches(condition.internal_notes, lambda view: view.entry.internal_notes))
     if condition.min_duration is not None:
         low = condition.min_duration
         checks.append(lambda view: view.entry.duration_seconds >= low)
@@ -218,16 +316,39 @@ def _compile_text_and_time(condition: Condition) -> list[Predicate]:
     return checks
 
 
-def _compile_nested(condition: Condition) -> list[Predicate]:
+def _compile_time(condition: Condition, holidays: frozenset[date]) -> list[Predicate]:
+    checks: list[Predicate] = []
+
+    def is_holiday(view: _View) -> bool:
+        return view.local_date in holidays or view.local_date in view.holidays
+
+    if condition.outside_hours is not None:
+        outside = condition.outside_hours
+        checks.append(lambda view: is_holiday(view) or (
+            view.local_start is not None and not outside.contains(view.local_start)))
+    if condition.within_hours is not None:
+        within = condition.within_hours
+        checks.append(lambda view: view.local_start is not None and not is_holiday(view)
+                      and within.contains(view.local_start))
+    if condition.weekend is not None:
+        weekend = condition.weekend
+        checks.append(lambda view: (view.local_date.weekday() >= 5) is weekend)
+    if condition.holiday is not None:
+        holiday = condition.holiday
+        checks.append(lambda view: is_holiday(view) is holiday)
+    return checks
+
+
+def _compile_nested(condition: Condition, holidays: frozenset[date]) -> list[Predicate]:
     checks: list[Predicate] = []
     if condition.all is not None:
-        every = [compile_condition(c) for c in condition.all]
+        every = [compile_condition(c, holidays) for c in condition.all]
         checks.append(lambda view: all(p(view) for p in every))
     if condition.any is not None:
-        some = [compile_condition(c) for c in condition.any]
+        some = [compile_condition(c, holidays) for c in condition.any]
         checks.append(lambda view: any(p(view) for p in some))
     if condition.not_ is not None:
-        negated = compile_condition(condition.not_)
+        negated = compile_condition(condition.not_, holidays)
         checks.append(lambda view: not negated(view))
     return checks
 
@@ -235,12 +356,14 @@ def _compile_nested(condition: Condition) -> list[Predicate]:
 # --- applying ----------------------------------------------------------------------------
 
 
-def apply_rules(entries: Iterable[TimeEntry], rules: CompiledRules, ctx: RuleContext) -> RuleResult:
+def apply_rules(entries: Iterable[TimeEntry], rules: CompiledRules, ctx: RuleContext, *,
+                trace: bool = False) -> RuleResult:
     """Turn a client's entries into published lines, oldest first, and the dropped entries.
 
     Deleted entries and entries of zero or negative duration are skipped (neither lines
     nor dropped). Every description and label is scrubbed of technician names and then
-    checked by the leak guard; this cannot be turned off by any rule.
+    checked by the leak guard; this cannot be turned off by any rule. With ``trace``,
+    the result also says, entry by entry, which rules fired and what came of it.
     """
     entries = list(entries)
     tz = ZoneInfo(ctx.timezone)
@@ -250,17 +373,27 @@ def apply_rules(entries: Iterable[TimeEntry], rules: CompiledRules, ctx: RuleCon
     guard = LeakGuard(names, (e.internal_notes for e in entries if e.internal_notes))
     lines: list[Line] = []
     dropped: list[Dropped] = []
+    traces: list[EntryTrace] = []
     for entry in entries:
         if entry.deleted or entry.duration_seconds <= 0:
+            if trace:
+                traces.append(EntryTrace(entry, skipped="deleted" if entry.deleted else "no time logged"))
             continue
         view = _view(entry, tz, ctx)
-        outcome = _decide(rules, view)
-        if isinstance(outcome, Dropped):
-            dropped.append(outcome)
+        outcome = _decide(rules, view, trace)
+        if isinstance(outcome, _Dropping):
+            dropped.append(outcome.dropped)
+            if trace:
+                traces.append(EntryTrace(entry, tuple(outcome.fired), dropped=outcome.dropped))
         else:
-            lines.append(_line(view, outcome, ctx, scrubber, guard))
+            notes: list[str] = []
+            line, charged = _line(view, outcome, ctx, scrubber, guard, notes)
+            lines.append(line)
+            if trace:
+                traces.append(EntryTrace(entry, tuple(outcome.fired), line=line, charged_seconds=charged,
+                                         notes=tuple(notes)))
     lines.sort(key=lambda line: line.sort_key)
-    return RuleResult(tuple(lines), tuple(dropped))
+    return RuleResult(tuple(lines), tuple(dropped), tuple(traces))
 
 
 @lru_cache(maxsize=64)
@@ -274,7 +407,8 @@ def _view(entry: TimeEntry, tz: ZoneInfo, ctx: RuleContext) -> _View:
     if entry.started_at is not None:
         local = _as_utc(entry.started_at).astimezone(tz)
     text = f"{entry.notes or ''}\n{entry.ticket_title or ''}"
-    return _View(entry, local, ctx.account_vendors.get(entry.account), text)
+    day = local.date() if local is not None else entry.work_date
+    return _View(entry, local, day, ctx.account_vendors.get(entry.account), text, ctx.holidays)
 
 
 def _as_utc(value: datetime) -> datetime:
@@ -282,31 +416,76 @@ def _as_utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _decide(rules: CompiledRules, view: _View) -> Dropped | _Decision:
-    pool = describe = multiply = None
-    labels: list[str] = []
+@dataclass(frozen=True, slots=True)
+class _Dropping:
+    dropped: Dropped
+    fired: list[FiredRule]
+
+
+def _decide(rules: CompiledRules, view: _View, trace: bool) -> _Dropping | _Decision:
+    decision = _Decision()
     for rule in rules.rules:
         if not rule.matches(view):
             continue
         if rule.drop:
             # A drop wins outright, whatever matched before it.
-            return Dropped((view.entry.account, view.entry.vendor_id), rule.name, rule.drop_reason)
-        pool = pool if pool is not None else rule.pool
-        describe = describe if describe is not None else rule.describe
-        multiply = multiply if multiply is not None else rule.multiply
-        if rule.label and rule.label not in labels:
-            labels.append(rule.label)
-    return _Decision(pool, describe, multiply, tuple(labels))
+            effect = f"drop: {rule.drop_reason}" if rule.drop_reason else "drop"
+            decision.fired.append(FiredRule(rule.name, (effect,)))
+            return _Dropping(Dropped((view.entry.account, view.entry.vendor_id), rule.name, rule.drop_reason),
+                             decision.fired)
+        effects = _take(decision, rule)
+        if trace:
+            decision.fired.append(FiredRule(rule.name, tuple(effects)))
+    return decision
+
+
+def _take(decision: _Decision, rule: _CompiledRule) -> list[str]:
+    """Fold one matching rule into the decision; return what it did, for the trace."""
+    effects: list[str] = []
+    later = " (an earlier rule decided)"
+    if rule.pool is not None:
+        effects.append(f"pool {rule.pool}" + (later if decision.pool is not None else ""))
+        decision.pool = decision.pool if decision.pool is not None else rule.pool
+    if rule.describe is not None:
+        effects.append("describe" + (later if decision.describe is not None else ""))
+        decision.describe = decision.describe if decision.describe is not None else rule.describe
+    if rule.multiply is not None:
+        effects.append(f"multiply ×{rule.multiply}" + (later if decision.multiply is not None else ""))
+        decision.multiply = decision.multiply if decision.multiply is not None else rule.multiply
+    if rule.rounding is not None:
+        effects.append(f"round {rule.rounding}" + (later if decision.rounding is not None else ""))
+        decision.rounding = decision.rounding if decision.rounding is not None else rule.rounding
+    if rule.show_ticket_number is not None:
+        what = "show ticket number" if rule.show_ticket_number else "hide ticket number"
+        effects.append(what + (later if decision.show_ticket_number is not None else ""))
+        if decision.show_ticket_number is None:
+            decision.show_ticket_number = rule.show_ticket_number
+    if rule.label:
+        effects.append(f"label {rule.label}")
+        if rule.label not in decision.labels:
+            decision.labels.append(rule.label)
+    if rule.translate:
+        effects.append(f"translate ({len(rule.translate)} term{'s' if len(rule.translate) != 1 else ''})")
+        decision.translate.extend(rule.translate)
+    if rule.redact is not None:
+        effects.append(f"redact {rule.redact.describe()}")
+        decision.redact.append(rule.redact)
+    return effects
 
 
 def _line(view: _View, decision: _Decision, ctx: RuleContext, scrubber: NameScrubber,
-          guard: LeakGuard) -> Line:
+          guard: LeakGuard, notes: list[str]) -> tuple[Line, int]:
     entry = view.entry
     source = (entry.account, entry.vendor_id)
-    description = scrubber.scrub(describe_entry(entry, decision.describe))
+    description = _client_text(entry, decision)
+    if not description:
+        notes.append("translations left nothing: generic description")
+        description = _generic(entry, guard)
+    description = scrubber.scrub(description)
     reason = guard.check(description)
     if reason is not None:
         _log_replaced(source, reason, "description")
+        notes.append(f"leak guard ({reason}): description replaced")
         description = _generic(entry, guard)
     labels = []
     for label in (scrubber.scrub(label) for label in decision.labels):
@@ -315,21 +494,45 @@ def _line(view: _View, decision: _Decision, ctx: RuleContext, scrubber: NameScru
             labels.append(label)
         else:
             _log_replaced(source, reason, "label")
+            notes.append(f"leak guard ({reason}): a label removed")
+    ticket_number = None
+    if decision.show_ticket_number and entry.ticket_number:
+        ticket_number = clean_text(entry.ticket_number) or None
+        reason = guard.check(ticket_number or "")
+        if reason is not None:
+            _log_replaced(source, reason, "ticket_number")
+            notes.append(f"leak guard ({reason}): ticket number withheld")
+            ticket_number = None
     multiplier = decision.multiply if decision.multiply is not None else _ONE
-    seconds = Decimal(entry.duration_seconds)
-    return Line(
-        date=view.local_start.date() if view.local_start is not None else entry.work_date,
+    seconds = entry.duration_seconds
+    # Rounding applies to the logged time, before the multiplier; the line still shows
+    # what was logged.
+    charged = decision.rounding.apply(seconds) if decision.rounding is not None else seconds
+    line = Line(
+        date=view.local_date,
         description=description,
-        hours_logged=hours(seconds / _SECONDS_PER_HOUR),
+        hours_logged=hours(Decimal(seconds) / _SECONDS_PER_HOUR),
         multiplier=multiplier,
         # Multiply before dividing so the one half-up rounding sees the exact value.
-        hours_charged=hours(seconds * multiplier / _SECONDS_PER_HOUR),
+        hours_charged=hours(Decimal(charged) * multiplier / _SECONDS_PER_HOUR),
         pool=decision.pool or ctx.default_pool,
         labels=tuple(labels),
-        ticket_number=None,
+        ticket_number=ticket_number,
         sort_key=sort_key(entry, view.local_start),
         source=source,
     )
+    return line, charged
+
+
+def _client_text(entry: TimeEntry, decision: _Decision) -> str:
+    """The description before scrubbing: described, then translated, then redacted."""
+    text = describe_entry(entry, decision.describe)
+    for pattern, phrase in decision.translate:
+        # A function replacement: the phrase is plain text, never a backreference template.
+        text = pattern.sub(lambda _m, phrase=phrase: phrase, text)
+    for redactor in decision.redact:
+        text = redactor.redact(text)
+    return clean_text(text)
 
 
 def _log_replaced(source: tuple[str, str], reason: str, what: str) -> None:

@@ -11,7 +11,7 @@ from syncd.config import load_config, read_yaml
 from syncd.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[3]
-ENV = {"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t", "DEMO_HARVEST_URL": "http://x",
+ENV = {"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t", "CW_PUBLIC_KEY": "p", "CW_PRIVATE_KEY": "k", "CW_CLIENT_ID": "c", "DEMO_HARVEST_URL": "http://x",
        "DEMO_HARVEST_ACCOUNT": "1", "DEMO_HARVEST_TOKEN": "t"}
 
 
@@ -135,7 +135,7 @@ def test_later_rule_sets_are_evaluated_first(tmp_path: Path) -> None:
 
 
 def test_copy_of_demo_config_with_broken_client_keeps_other_errors_too(tmp_path: Path) -> None:
-    shutil.copytree(ROOT / "config" / "demo", tmp_path / "demo")
+    shutil.copytree(ROOT / "tests" / "fixtures" / "config", tmp_path / "demo")
     (tmp_path / "demo" / "clients" / "acme-dental.yaml").write_text("name: [unclosed\n")
     (tmp_path / "demo" / "clients" / "cobalt-logistics.yaml").write_text("name: Cobalt\n")
     with pytest.raises(ConfigError) as caught:
@@ -154,3 +154,105 @@ def test_a_broken_account_or_rule_set_is_reported_once_not_again_by_each_reader(
     assert len(found) == 2, found
     assert found[0].startswith("syncd.yaml:2: accounts.h.account_id: ")
     assert found[1].startswith("rules/standard.yaml:2: rules[0].multiply: ")
+
+
+def test_an_unreadable_syncd_yaml_is_reported_without_every_client_missing_its_account(tmp_path: Path) -> None:
+    files = {**GOOD, "syncd.yaml": GOOD["syncd.yaml"] + "defaults: {}\n"}  # a duplicate key
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, files), environ={"TOKEN": "x"})
+    found = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    assert found == ["syncd.yaml:4: duplicate key 'defaults' (first on line 3)"]
+
+
+# --- the rule language (issue 5): every mistake named with file, line and field -------------
+
+
+def _rules(body: str) -> dict[str, str]:
+    return {"rules/standard.yaml": body}
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        pytest.param(_rules("rules:\n  - name: x\n    redact: [ip, mac]\n"),
+                     "rules/standard.yaml:3: rules[0].redact[1]: unknown built-in redaction 'mac'",
+                     id="unknown-redaction"),
+        pytest.param(_rules("rules:\n  - name: x\n    redact: [{pattern: '(PO'}]\n"),
+                     "rules/standard.yaml:3: rules[0].redact[0].pattern: invalid regular expression",
+                     id="bad-custom-redaction"),
+        pytest.param(_rules("rules:\n  - name: x\n    translate:\n      'fw|': firewall\n"),
+                     "rules/standard.yaml:4: rules[0].translate.fw|: regular expression 'fw|' matches empty text",
+                     id="translate-matching-nothing"),
+        pytest.param(_rules("rules:\n  - name: x\n    translate: {'(FW': firewall}\n"),
+                     "rules/standard.yaml:3: rules[0].translate.(FW: invalid regular expression '(FW'",
+                     id="translate-bad-regex"),
+        pytest.param(_rules("rules:\n  - name: x\n    round: {up_to: 15 minutes}\n"),
+                     "rules/standard.yaml:3: rules[0].round.up_to: expected an interval", id="bad-round"),
+        pytest.param(_rules("rules:\n  - name: x\n    round: {}\n"),
+                     "rules/standard.yaml:3: rules[0].round: give up_to, minimum, or both", id="empty-round"),
+        pytest.param(_rules("rules:\n  - name: x\n    drop: true\n    label: Travel\n"),
+                     "rules/standard.yaml:2: rules[0]: rule 'x' drops entries, so label would never apply",
+                     id="drop-with-another-action"),
+        pytest.param(_rules("rules:\n  - {name: x, label: a}\n  - {name: x, label: b}\n"),
+                     "rules/standard.yaml:3: rules[1].name: another rule is already named 'x'", id="duplicate-name"),
+        pytest.param(_rules("holidays: [christmas]\nrules:\n  - {name: x, when: {holiday: true}, label: a}\n"),
+                     "rules/standard.yaml:1: holidays[0]: ", id="bad-holiday"),
+        pytest.param(_rules("rules:\n  - {name: x, when: {weekend: maybe}, label: a}\n"),
+                     "rules/standard.yaml:2: rules[0].when.weekend: Input should be a valid boolean", id="bad-weekend"),
+        pytest.param(_rules("rules:\n  - {name: x, when: {min_duration: 2h, max_duration: 1h}, label: a}\n"),
+                     "rules/standard.yaml:2: rules[0].when: min_duration is longer than max_duration",
+                     id="impossible-duration"),
+        pytest.param(_rules("rules:\n  - {name: x, when: {internal_notes: '(oops'}, drop: true}\n"),
+                     "rules/standard.yaml:2: rules[0].when.internal_notes: invalid regular expression",
+                     id="bad-internal-notes-regex"),
+        pytest.param(_rules("rules:\n  - {name: x, label: a}\ntests:\n  - {entry: {}, expect: {dropped: y}}\n"),
+                     "rules/standard.yaml:4: tests[0].expect.dropped: no rule in this file is named 'y'",
+                     id="test-names-missing-rule"),
+        pytest.param(_rules("rules:\n  - {name: x, label: a}\ntests:\n  - entry: {work_typ: Travel}\n"
+                            "    expect: dropped\n"),
+                     "rules/standard.yaml:4: tests[0].entry.work_typ: unknown field", id="test-entry-unknown-field"),
+        pytest.param(_rules("rules:\n  - {name: x, label: a}\ntests:\n  - {entry: {duration: 45 mins}, "
+                            "expect: dropped}\n"),
+                     "rules/standard.yaml:4: tests[0].entry.duration: expected an interval", id="test-bad-duration"),
+        pytest.param(_rules("rules:\n  - {name: x, label: a}\ntests:\n  - {entry: {}, expect: drop}\n"),
+                     "rules/standard.yaml:4: tests[0].expect: expected `dropped`, `kept` or line fields",
+                     id="test-bad-expect"),
+        pytest.param(_rules("rules:\n  - {name: x, label: a}\ntests:\n  - {entry: {}, expect: {dropped: true, "
+                            "pool: support}}\n"),
+                     "rules/standard.yaml:4: tests[0].expect: a dropped entry has no line, so pool cannot be checked",
+                     id="test-dropped-with-fields"),
+    ],
+)
+def test_each_rule_language_mistake_is_named_with_file_line_and_field(
+    tmp_path: Path, files: dict[str, str], expected: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"})
+    messages = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    assert any(m.startswith(expected) for m in messages), messages
+
+
+def test_the_full_rule_language_loads(tmp_path: Path) -> None:
+    from datetime import date
+
+    body = (
+        "holidays: [2026-12-25]\n"
+        "rules:\n"
+        "  - {name: no travel, when: {any: [{travel: true}, {work_type: Travel}]}, drop: travel}\n"
+        "  - name: after hours\n"
+        "    when: {any: [{outside_hours: 'mon-fri 08:00-18:00'}, {weekend: true}, {holiday: true}]}\n"
+        "    multiply: 2\n"
+        "    label: After-hours ×2\n"
+        "  - {name: minimum, round: {up_to: 15m, minimum: 30m}}\n"
+        "  - {name: words, translate: {'(?i)\\bFW\\b': firewall}, redact: [ip, hostname, email, phone, url, "
+        "{pattern: 'PO-\\d+'}]}\n"
+        "  - {name: tickets, when: {title: '^SR', notes: '.', internal_notes: 'x'}, show_ticket_number: true}\n"
+        "tests:\n"
+        "  - {name: t, timezone: Europe/London, entry: {start: 2026-12-25 10:00, duration: 45m}, "
+        "expect: {multiplier: 2, hours_charged: 1.5}}\n"
+    )
+    config = load_config(write(tmp_path, {**GOOD, **_rules(body)}), environ={"TOKEN": "x"})
+    rules = config.rules_for("acme")
+    assert [r.name for r in rules] == ["no travel", "after hours", "minimum", "words", "tickets"]
+    assert {r.holidays for r in rules} == {frozenset({date(2026, 12, 25)})}
+    assert rules[2].round is not None and (rules[2].round.up_to, rules[2].round.minimum) == (900, 1800)
