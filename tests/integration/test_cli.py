@@ -33,7 +33,7 @@ async def syncd(*args: str, env: dict[str, str] | None = None, cwd: Path | None 
 
 async def test_validate_lists_three_distinct_mistakes_with_file_and_line_and_exits_78(tmp_path: Path) -> None:
     config = tmp_path / "config"
-    shutil.copytree(ROOT / "config" / "demo", config)
+    shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
     main = config / "syncd.yaml"
     main.write_text(main.read_text().replace("refresh: 30s", "refresh: 30 parsecs"))
     rules = config / "rules" / "standard.yaml"
@@ -53,9 +53,10 @@ async def test_validate_lists_three_distinct_mistakes_with_file_and_line_and_exi
 
 async def test_validate_accepts_the_example_config() -> None:
     code, out, _ = await syncd("validate", "--config", str(ROOT / "config" / "example"),
-                               env={"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t"})
+                               env={"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t", "CW_PUBLIC_KEY": "p",
+                                    "CW_PRIVATE_KEY": "k", "CW_CLIENT_ID": "c"})
     assert code == 0
-    assert "OK (1 accounts, 2 clients, 2 rule sets)" in out
+    assert "OK (2 accounts, 3 clients, 2 rule sets)" in out
 
 
 async def test_demo_once_prints_one_url_per_client_and_exits_0(tmp_path: Path) -> None:
@@ -83,7 +84,7 @@ async def test_two_sync_passes_agree_and_upstream_changes_show_after_the_next(tm
     gone = sandbox.add_entry(client_id=5003, hours=3.0, notes="Audited the door access list", spent_date=today)
     async with AppServer(sandbox.app) as server:
         config = tmp_path / "config"
-        shutil.copytree(ROOT / "config" / "demo", config)
+        shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
         env = {"DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
                "DEMO_HARVEST_TOKEN": sandbox.token, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
                "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_LOG_FORMAT": "json"}
@@ -172,7 +173,7 @@ async def test_run_serves_pages_and_health_then_stops_cleanly_on_sigterm(tmp_pat
     sandbox.seed(now=datetime.now(timezone.utc))
     async with AppServer(sandbox.app) as server:
         config = tmp_path / "config"
-        shutil.copytree(ROOT / "config" / "demo", config)
+        shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
         port = free_port()
         env = {**os.environ, "DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
                "DEMO_HARVEST_TOKEN": sandbox.token, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
