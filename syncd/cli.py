@@ -97,13 +97,13 @@ def sync(
 
 
 async def _sync_once(settings: Settings, config, clients: list[str] | None) -> bool:  # type: ignore[no-untyped-def]
-    from publisher.sinks import DirectorySink
+    from syncd.daemon import open_sink
     from syncd.coordinator import Coordinator
     from syncd.store import Store
 
     store = await asyncio.to_thread(Store.open, settings.database_url)
     progress = _Progress() if sys.stderr.isatty() else None
-    coordinator = Coordinator(config, store, DirectorySink(settings.publish_dir), progress=progress)
+    coordinator = Coordinator(config, store, open_sink(settings), progress=progress)
     try:
         outcomes = await coordinator.sync_all(reconcile=True, clients=clients)
     finally:
