@@ -54,9 +54,11 @@ async def test_validate_lists_three_distinct_mistakes_with_file_and_line_and_exi
 async def test_validate_accepts_the_example_config() -> None:
     code, out, _ = await syncd("validate", "--config", str(ROOT / "config" / "example"),
                                env={"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t", "CW_PUBLIC_KEY": "p",
-                                    "CW_PRIVATE_KEY": "k", "CW_CLIENT_ID": "c"})
+                                    "CW_PRIVATE_KEY": "k", "CW_CLIENT_ID": "c", "AUTOTASK_USERNAME": "u",
+                                    "AUTOTASK_SECRET": "s", "AUTOTASK_INTEGRATION_CODE": "i",
+                                    "HALO_CLIENT_ID": "h", "HALO_CLIENT_SECRET": "x"})
     assert code == 0
-    assert "OK (2 accounts, 3 clients, 2 rule sets)" in out
+    assert "OK (4 accounts, 5 clients, 2 rule sets)" in out
 
 
 async def test_demo_once_prints_one_url_per_client_and_exits_0(tmp_path: Path) -> None:
