@@ -174,3 +174,16 @@ async def test_no_technician_name_or_internal_note_reaches_a_published_byte(cont
         leaked = sorted(word for word in forbidden if word in text.lower())
         assert not leaked, f"{path} holds {leaked}"
     assert any("Restored the shared mailbox with" in text for text in published.values())
+
+
+async def test_refreshing_every_client_costs_what_refreshing_one_costs(contract: Contract) -> None:
+    await first_pass(contract)
+    keys = sorted(contract.config.clients)
+    assert len(keys) >= 2
+    before = contract.driver.requests()
+    await contract.coordinator.refresh_clients(keys[:1], max_age=0)
+    one = contract.driver.requests() - before
+    contract.clock.advance(seconds=30)
+    before = contract.driver.requests()
+    await contract.coordinator.refresh_clients(keys, max_age=0)
+    assert contract.driver.requests() - before == one == contract.driver.idle_poll_requests
