@@ -26,6 +26,21 @@ from syncd.web import create_app
 log = structlog.get_logger("syncd")
 
 
+def with_rule_tests(load: Callable[[Path], Config]) -> Callable[[Path], Config]:
+    """``load``, then every rule file's own tests: a config whose tests fail is rejected."""
+
+    def load_and_test(folder: Path) -> Config:
+        from syncd.rules.testing import rule_test_problems
+
+        config = load(folder)
+        problems = rule_test_problems(config)
+        if problems:
+            raise ConfigError(problems)
+        return config
+
+    return load_and_test
+
+
 def open_sink(settings: Settings) -> Sink:
     """The publish target the settings name: a folder, or an S3-compatible bucket."""
     if settings.publish_target == "s3":
@@ -66,7 +81,7 @@ async def run_daemon(
         schedule_jobs(scheduler, new_config, current)
         await old.aclose()  # lets its in-flight syncs finish first
 
-    reloader = Reloader(config.root, load, apply)
+    reloader = Reloader(config.root, with_rule_tests(load), apply)
     loop = asyncio.get_running_loop()
     handlers = {signal.SIGTERM: stop.set, signal.SIGINT: stop.set, signal.SIGHUP: reloader.request}
     for sig, handler in handlers.items():

@@ -46,7 +46,11 @@ async def test_broken_rule_files_are_rejected_and_a_good_change_is_applied(tmp_p
     main = config_dir / "syncd.yaml"
     main.write_text(main.read_text().replace("refresh: 30s", "refresh: 1s"))
     rules = config_dir / "rules" / "standard.yaml"
-    good = rules.read_text()
+    good = rules.read_text() + (
+        "tests:\n"
+        "  - entry: {work_type: Travel, duration: 45m}\n"
+        "    expect: dropped\n")
+    rules.write_text(good)
     assert "After-hours ×2" in good
     async with AppServer(sandbox.app) as server:
         env = {"DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
@@ -68,6 +72,7 @@ async def test_broken_rule_files_are_rejected_and_a_good_change_is_applied(tmp_p
                     "yaml error": good.replace("rules:", "rules: [", 1),
                     "unknown field": good.replace("multiply: 2", "multiply: 2\n    multiplied: 3"),
                     "bad regex": good.replace("|firewall", "|(firewall", 1),
+                    "failing rule test": good.replace("work_type: [Travel]", "work_type: [Travle]", 1),
                 }
                 for n, (kind, text) in enumerate(broken.items(), start=1):
                     rules.write_text(text)
