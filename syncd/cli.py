@@ -40,10 +40,12 @@ def _settings(config: Path | None) -> Settings:
 
 
 def _load(settings: Settings):  # type: ignore[no-untyped-def]
+    """The config, checked like a reload: validation first, then every rule file's own tests."""
     from syncd.config import load_config
+    from syncd.daemon import with_rule_tests
 
     try:
-        return load_config(settings.config_dir)
+        return with_rule_tests(load_config)(settings.config_dir)
     except ConfigError as err:
         _print_problems(err)
         raise typer.Exit(EX_CONFIG) from err

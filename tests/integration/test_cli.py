@@ -204,3 +204,15 @@ async def test_run_serves_pages_and_health_then_stops_cleanly_on_sigterm(tmp_pat
     events = [json.loads(line)["event"] for line in err.decode().splitlines() if line.startswith("{")]
     assert events[-2:] == ["stopping", "stopped"]
     assert token not in err.decode()  # page URLs never reach the log
+
+
+async def test_validate_runs_the_rule_files_own_tests(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
+    rules = config / "rules" / "standard.yaml"
+    rules.write_text(rules.read_text().replace("work_type: [Travel]", "work_type: [Travle]") +
+                     "tests:\n  - entry: {work_type: Travel, duration: 45m}\n    expect: dropped\n")
+    env = {"DEMO_HARVEST_URL": "http://x", "DEMO_HARVEST_ACCOUNT": "1", "DEMO_HARVEST_TOKEN": "t"}
+    code, _, err = await syncd("validate", "--config", str(config), env=env)
+    assert code == 78
+    assert re.search(r"standard\.yaml:\d+: tests\[0\]: rule test fails", err), err
