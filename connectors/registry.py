@@ -20,6 +20,7 @@ CONNECTORS: dict[str, str] = {
     "connectwise": "connectors.connectwise.client:ConnectWiseConnector",
     "autotask": "connectors.autotask.client:AutotaskConnector",
     "halopsa": "connectors.halopsa.client:HaloConnector",
+    "toggl": "connectors.toggl.client:TogglConnector",
 }
 
 
