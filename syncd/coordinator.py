@@ -142,7 +142,7 @@ class Coordinator:
             return SyncOutcome(account, ok=False, skipped=True)
         if max_age > 0 and await self._fresh_enough(account, state, now, max_age):
             return SyncOutcome(account, ok=True, skipped=True)
-        state.inflight = asyncio.create_task(self._sync(account, state, reconcile), name=f"sync:{account}")
+        state.inflight = asyncio.create_task(self._sync(account, state, reconcile, max_age), name=f"sync:{account}")
         outcome = await asyncio.shield(state.inflight)
         if publish and outcome.touched:
             await self._republish(outcome.touched)
@@ -155,13 +155,17 @@ class Coordinator:
             last = (await asyncio.to_thread(self.store.source_status, account)).last_success_at
         return last is not None and (now - last).total_seconds() <= max_age
 
-    async def _sync(self, account: str, state: _Account, reconcile: bool | None) -> SyncOutcome:
+    async def _sync(self, account: str, state: _Account, reconcile: bool | None, max_age: float) -> SyncOutcome:
         lock = await asyncio.to_thread(self.store.try_lock_account, account)
         if lock is None:
             # Another replica is syncing this account right now; its data lands in the
             # shared store, which our pages are built from.
             return SyncOutcome(account, ok=True, skipped=True)
         try:
+            # Checked again under the lock: another replica may have finished a sync
+            # between our first look and our taking the lock.
+            if max_age > 0 and await self._fresh_enough(account, state, self.clock(), max_age):
+                return SyncOutcome(account, ok=True, skipped=True)
             return await self._sync_locked(account, state, reconcile)
         finally:
             await asyncio.to_thread(lock.release)
