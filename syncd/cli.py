@@ -273,7 +273,7 @@ def demo(
     folder: Annotated[Path, typer.Option("--dir", help="Where the demo keeps its database and pages.")] = Path("var/demo"),
     port: Annotated[int | None, typer.Option(help="Port for the page server (default $SYNCD_HTTP_PORT or 8080).")] = None,
 ) -> None:
-    """Run syncd against a built-in Harvest sandbox that keeps adding work; no PSA needed."""
+    """Run syncd against built-in vendor sandboxes that keep adding work; no PSA needed."""
     settings = _settings(None)
     if port is not None:
         settings = settings.model_copy(update={"http_port": port})
