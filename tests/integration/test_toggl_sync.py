@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import partial
@@ -20,7 +20,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from structlog.testing import capture_logs
 
-from connectors import registry
 from connectors.registry import open_connector
 from connectors.toggl.client import TogglConnector
 from connectors.toggl.sandbox import (
@@ -108,13 +107,6 @@ class Rig:
         seconds = None if hours is None else round(hours * 3600)
         return self.sandbox.add_entry(user_id=user, project_id=self.sandbox.client_projects[client][0], start=start,
                                       seconds=seconds, description=description, **changes)
-
-
-@pytest.fixture(autouse=True)
-def registered(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    # The lead adds "toggl" to connectors/registry.py; until then the tests register it themselves.
-    monkeypatch.setitem(registry.CONNECTORS, "toggl", "connectors.toggl.client:TogglConnector")
-    yield
 
 
 RigFactory = Callable[..., Any]
