@@ -92,9 +92,10 @@ _DURATION_SCHEMA: dict[str, Any] = {
     "anyOf": [{"type": "string", "pattern": r"^\s*(?:\d+\s*[dhmsDHMS]\s*)+$"}, {"type": "integer", "minimum": 1}],
     "description": "A duration such as 15m, 1h30m or 90s (a bare number is seconds).",
 }
+_WINDOW_SCHEMA = r"[A-Za-z]{3}(-[A-Za-z]{3})?\s+\d{1,2}:\d{2}-\d{1,2}:\d{2}"
 _HOURS_SCHEMA: dict[str, Any] = {
     "type": "string",
-    "pattern": r"^\s*[A-Za-z]{3}(-[A-Za-z]{3})?\s+\d{1,2}:\d{2}-\d{1,2}:\d{2}(\s*,\s*[A-Za-z]{3}(-[A-Za-z]{3})?\s+\d{1,2}:\d{2}-\d{1,2}:\d{2})*\s*$",
+    "pattern": rf"^\s*{_WINDOW_SCHEMA}(\s*,\s*{_WINDOW_SCHEMA})*\s*$",
     "description": 'Local business hours, e.g. "mon-fri 08:00-18:00, sat 09:00-12:00".',
     "examples": ["mon-fri 08:00-18:00"],
 }

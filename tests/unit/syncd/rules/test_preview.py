@@ -172,3 +172,16 @@ def test_cli_preview_and_explain(config: Config, store: Store, tmp_path: Path) -
     assert unknown.exit_code == 2 and "no client named nobody (known: acme)" in unknown.output
     bad = runner.invoke(app, ["preview", "acme", "--cycle", "soon", "--config", str(tmp_path / "config")], env=env)
     assert bad.exit_code == 2 and "use current, previous or a month" in bad.output
+
+
+def test_cli_preview_still_runs_when_a_rule_test_fails_and_says_so(config: Config, store: Store,
+                                                                    tmp_path: Path) -> None:
+    rules = tmp_path / "config" / "rules" / "standard.yaml"
+    rules.write_text(rules.read_text() + "tests:\n  - {name: wrong, entry: {work_type: Travel}, expect: kept}\n")
+    env = {"SYNCD_DATABASE_URL": store.engine.url.render_as_string(hide_password=False)}
+    result = CliRunner().invoke(app, ["preview", "acme", "--cycle", "2026-03", "--config",
+                                      str(tmp_path / "config")], env=env)
+    assert result.exit_code == 0, result.output
+    assert f"warning: {rules}:7: tests[0]: rule test 'wrong' fails: expected a line, but rule 'no travel'" \
+        in result.output
+    assert "✗ dropped by rule 'no travel' (standard)" in result.output

@@ -27,7 +27,9 @@ from syncd.rules.testing import (
 ROOT = Path(__file__).resolve().parents[4]
 RULE_FILES = sorted((ROOT / "config").glob("*/rules/*.yaml"))
 ENV = {"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t", "CW_PUBLIC_KEY": "p", "CW_PRIVATE_KEY": "k",
-       "CW_CLIENT_ID": "c", "AUTOTASK_USERNAME": "u", "AUTOTASK_SECRET": "s", "AUTOTASK_INTEGRATION_CODE": "i", "HALO_CLIENT_ID": "h", "HALO_CLIENT_SECRET": "x", "DEMO_HARVEST_URL": "http://x", "DEMO_HARVEST_ACCOUNT": "1", "DEMO_HARVEST_TOKEN": "t"}
+       "CW_CLIENT_ID": "c", "AUTOTASK_USERNAME": "u", "AUTOTASK_SECRET": "s", "AUTOTASK_INTEGRATION_CODE": "i",
+       "HALO_CLIENT_ID": "h", "HALO_CLIENT_SECRET": "x", "DEMO_HARVEST_URL": "http://x", "DEMO_HARVEST_ACCOUNT": "1",
+       "DEMO_HARVEST_TOKEN": "t"}
 
 
 # --- the shipped rule files ---------------------------------------------------------------------
