@@ -623,7 +623,11 @@ def read_yaml(path: Path, *, environ: Mapping[str, str] | None = None) -> tuple[
         _walk(node, (), lines, found, environ)
         if found:
             raise ConfigError([ConfigProblem(name, ln, None, msg) for ln, msg in found])  # type: ignore[misc]
-        data = loader.construct_document(node)
+        try:
+            data = loader.construct_document(node)
+        except ValueError as err:  # a well-formed scalar PyYAML cannot build, e.g. 2026-02-30
+            line, value = _unbuildable_scalar(node)
+            raise ConfigError(ConfigProblem(name, line, None, f"{value!r} is not a valid value: {err}")) from err
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark else None
@@ -633,6 +637,24 @@ def read_yaml(path: Path, *, environ: Mapping[str, str] | None = None) -> tuple[
     finally:
         loader.dispose()
     return data, lines
+
+
+def _unbuildable_scalar(node: yaml.Node) -> tuple[int | None, str]:
+    """The line and text of the first scalar under ``node`` that PyYAML cannot construct."""
+    loader = yaml.SafeLoader("")  # a fresh one: the failed loader is left mid-construction
+    stack = [node]
+    while stack:
+        current = stack.pop(0)
+        if isinstance(current, yaml.ScalarNode):
+            try:
+                loader.construct_object(current, deep=True)
+            except ValueError:
+                return current.start_mark.line + 1, current.value
+        elif isinstance(current, yaml.MappingNode):
+            stack.extend(v for pair in current.value for v in pair)
+        elif isinstance(current, yaml.SequenceNode):
+            stack.extend(current.value)
+    return None, "?"
 
 
 def _location(loc: tuple[str | int, ...]) -> str:

@@ -256,3 +256,11 @@ def test_the_full_rule_language_loads(tmp_path: Path) -> None:
     assert [r.name for r in rules] == ["no travel", "after hours", "minimum", "words", "tickets"]
     assert {r.holidays for r in rules} == {frozenset({date(2026, 12, 25)})}
     assert rules[2].round is not None and (rules[2].round.up_to, rules[2].round.minimum) == (900, 1800)
+
+
+def test_an_impossible_date_is_a_located_error_not_a_crash(tmp_path: Path) -> None:
+    files = {**GOOD, "clients/acme.yaml": GOOD["clients/acme.yaml"].replace("2026-01-15", "2026-02-30")}
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, files), environ={"TOKEN": "x"})
+    found = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    assert found[0].startswith("clients/acme.yaml:5: '2026-02-30' is not a valid value"), found
