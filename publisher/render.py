@@ -258,7 +258,8 @@ def _line_row(line: Line, labels: dict[str, str]) -> dict[str, Any]:
         "labels": list(line.labels),
         "pool": labels.get(line.pool, line.pool),
         "charged": format_hours(line.hours_charged),
-        "logged": format_hours(line.hours_logged) if line.multiplier != _ONE else "",
+        # Shown whenever the charge differs from the time logged: a multiplier or rounding.
+        "logged": format_hours(line.hours_logged) if line.hours_charged != line.hours_logged else "",
         "balance": balance_text,
         "balance_over": balance is not None and balance < 0,
     }

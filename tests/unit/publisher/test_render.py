@@ -488,3 +488,12 @@ def test_page_sections_come_in_reading_order() -> None:
              "Notices", "Adjustments", "Work log", "Past cycles", "Updated at", "balance.json"]
     positions = [text.index(marker) for marker in order]
     assert positions == sorted(positions)
+
+
+def test_the_logged_time_is_shown_when_rounding_alone_changed_the_charge() -> None:
+    rounded = make_line(hours_logged=D("0.25"), multiplier=D("1"), hours_charged=D("0.50"),
+                        description="Rounded up to the half hour")
+    text = page_text(make_statement(lines=(rounded,)))
+    assert "0.50 h logged 0.25 h" in text
+    plain = make_line(hours_logged=D("1.00"), multiplier=D("1"), hours_charged=D("1.00"))
+    assert "logged 1.00 h" not in page_text(make_statement(lines=(plain,)))
