@@ -109,6 +109,8 @@ StrList = Annotated[list[str], BeforeValidator(_str_list), WithJsonSchema(_STR_L
 Hours = Annotated[Decimal, Field(max_digits=9, decimal_places=2)]
 WorkingHours = Annotated[BusinessHours, BeforeValidator(parse_business_hours), WithJsonSchema(_HOURS_SCHEMA)]
 Duration = Annotated[Interval, WithJsonSchema(_DURATION_SCHEMA)]
+# A locale name such as "en", "en_GB" or "pt-BR"; the page formats dates and numbers with it.
+Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")]
 LocalDate = date  # for models with a field named `date`, which hides the type in the class body
 
 
@@ -120,6 +122,7 @@ class Defaults(Strict):
 
     refresh: Interval = Field(default=900, description="How stale a page may get: 15m, 1h …")
     timezone: Timezone = "UTC"
+    locale: Locale = Field(default="en", description="Language and number/date style of the page.")
     rules: list[str] = Field(default_factory=list, description="Rule sets applied to every client.")
 
 
@@ -229,6 +232,7 @@ class ClientFile(Strict):
 
     name: str = Field(min_length=1, description="Shown on the client's page.")
     timezone: Timezone | None = None
+    locale: Locale | None = None
     refresh: Interval | None = None
     sources: list[dict[str, Any]] = Field(min_length=1)
     retainer: RetainerConfig
@@ -521,6 +525,7 @@ class ClientSpec:
     rule_sets: tuple[str, ...]
     technicians: tuple[str, ...]
     file: str
+    locale: str = "en"
 
 
 @dataclass(frozen=True)
@@ -805,6 +810,7 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
             rule_sets=chosen,
             technicians=tuple(client.technicians),
             file=str(path),
+            locale=client.locale or defaults.locale,
         )
     if not clients and not problems:
         problems.append(ConfigProblem(str(root / "clients"), None, None, "no client files found"))

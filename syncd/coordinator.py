@@ -372,6 +372,7 @@ class Coordinator:
             sources=sources,
             next_update_by=now + timedelta(seconds=client.refresh),
             stale=stale,
+            locale=client.locale,
         )
 
     async def publish_client(self, client_key: str) -> Published:

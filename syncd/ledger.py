@@ -102,6 +102,7 @@ def build_statement(
     sources: Sequence[SourceFreshness] = (),
     next_update_by: datetime | None = None,
     stale: bool = False,
+    locale: str = "en",
 ) -> Statement:
     """Everything a client's page shows for the cycle holding ``now`` in the client's timezone.
 
@@ -132,6 +133,8 @@ def build_statement(
         history=_history(ordered, retainer, today),
         forecast=forecast(cycle, today, used, available),
         notices=notices(used, available, retainer.alerts.at_percent),
+        overage_policy=retainer.overage_policy,
+        locale=locale,
     )
 
 

@@ -102,6 +102,8 @@ class Line:
     sort_key: tuple[str, ...] = ()
     source: tuple[str, str] = ("", "")
     balance_after: Decimal | None = None
+    # Upstream approval is still open: counted, and marked so the client knows it may move.
+    pending: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,20 +117,29 @@ class Dropped:
 
 @dataclass(frozen=True, slots=True)
 class Cycle:
-    """A retainer cycle: [start, end) in local dates; ``resets_on`` is the next cycle's start."""
+    """A retainer cycle: [start, end) in local dates; ``resets_on`` is the next cycle's start.
+
+    A prepaid block never resets: its ``end`` (and so ``resets_on``) is None.
+    """
 
     start: date
-    end: date
+    end: date | None
     timezone: str
 
     @property
-    def resets_on(self) -> date:
+    def resets_on(self) -> date | None:
         return self.end
 
 
 @dataclass(frozen=True, slots=True)
 class PoolBalance:
-    """One pool's figures for a cycle."""
+    """One pool's figures for a cycle.
+
+    ``tracked`` False is flat-fee scope: its work is shown as covered and never counted
+    against anything (the statement's totals leave it out). ``resets`` False is a prepaid
+    block inside a cycling retainer: depleted by use across cycles, topped up by adjustments.
+    ``pending`` is the part of ``used`` still awaiting approval upstream.
+    """
 
     name: str
     label: str
@@ -136,6 +147,10 @@ class PoolBalance:
     carried_in: Decimal
     adjustments: Decimal
     used: Decimal
+    tracked: bool = True
+    resets: bool = True
+    overflow_to: str | None = None
+    pending: Decimal = Decimal("0.00")
 
     @property
     def available(self) -> Decimal:
@@ -207,19 +222,31 @@ class Statement:
     history: tuple[PastCycle, ...] = ()
     forecast: date | None = None
     notices: tuple[str, ...] = field(default=())
+    overage_policy: str | None = None
+    # Babel locale name for dates and numbers on the page ("en", "en_GB", "de_DE").
+    locale: str = "en"
+
+    @property
+    def counted_pools(self) -> tuple[PoolBalance, ...]:
+        """The pools whose hours count (flat-fee scope left out)."""
+        return tuple(p for p in self.pools if p.tracked)
 
     @property
     def used(self) -> Decimal:
-        return sum((p.used for p in self.pools), Decimal("0.00"))
+        return sum((p.used for p in self.counted_pools), Decimal("0.00"))
 
     @property
     def available(self) -> Decimal:
-        return sum((p.available for p in self.pools), Decimal("0.00"))
+        return sum((p.available for p in self.counted_pools), Decimal("0.00"))
 
     @property
     def remaining(self) -> Decimal:
-        return sum((p.remaining for p in self.pools), Decimal("0.00"))
+        return sum((p.remaining for p in self.counted_pools), Decimal("0.00"))
 
     @property
     def over(self) -> Decimal:
-        return sum((p.over for p in self.pools), Decimal("0.00"))
+        return sum((p.over for p in self.counted_pools), Decimal("0.00"))
+
+    @property
+    def pending(self) -> Decimal:
+        return sum((p.pending for p in self.counted_pools), Decimal("0.00"))
