@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -60,6 +60,31 @@ class Budget:
     max_concurrency: int = 4
 
 
+@dataclass(frozen=True, slots=True)
+class Replacement:
+    """What a page stands for in full: every live entry whose vendor id starts with ``scope``
+    and whose work date lies in [start, end]. Held entries of that scope and period that the
+    page does not carry are gone upstream."""
+
+    scope: str
+    start: date
+    end: date
+
+
+class ReplacingPage(list[TimeEntry]):
+    """A page that replaces a period of one source (a CSV export), stored in one transaction.
+
+    ``on_commit`` runs once the page is committed, never before (a drop folder archives
+    its file then, so nothing is lost if the process stops in between).
+    """
+
+    def __init__(self, entries: Iterable[TimeEntry], replaces: Replacement,
+                 on_commit: Callable[[], None] = lambda: None) -> None:
+        super().__init__(entries)
+        self.replaces = replaces
+        self.on_commit = on_commit
+
+
 class Connector(ABC):
     """One vendor account: listing changed entries, listing a window, normalizing payloads.
 
@@ -75,6 +100,12 @@ class Connector(ABC):
     max_page_size: ClassVar[int]
     budget: ClassVar[Budget]
     default_base_url: ClassVar[str]
+    # How the source is read: "http" for vendor APIs (requests, throttles, 5xx apply),
+    # "files" for a drop folder. The contract suite runs HTTP promises on HTTP sources only.
+    transport: ClassVar[Literal["http", "files"]] = "http"
+    # Whether :meth:`window` can re-list every live entry of a period (the deletion
+    # reconcile). A drop folder cannot: its deletions come with each export it replaces.
+    lists_window: ClassVar[bool] = True
 
     def __init__(
         self,

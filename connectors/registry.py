@@ -21,6 +21,7 @@ CONNECTORS: dict[str, str] = {
     "autotask": "connectors.autotask.client:AutotaskConnector",
     "halopsa": "connectors.halopsa.client:HaloConnector",
     "toggl": "connectors.toggl.client:TogglConnector",
+    "csvdrop": "connectors.csvdrop.client:CsvDropConnector",
 }
 
 

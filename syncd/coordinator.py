@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import structlog
 
-from connectors.base import ClientRoute, Connector
+from connectors.base import ClientRoute, Connector, ReplacingPage
 from connectors.registry import open_connector
 from publisher.render import render
 from publisher.sinks import Sink
@@ -173,7 +173,8 @@ class Coordinator:
     async def _sync_locked(self, account: str, state: _Account, reconcile: bool | None) -> SyncOutcome:
         started = self.clock()
         applied, error = await self._step(account, "poll", self._poll)
-        if error is None and (reconcile or (reconcile is None and await self._reconcile_due(account, started))):
+        relists = self._accounts[account].connector.lists_window
+        if error is None and relists and (reconcile or (reconcile is None and await self._reconcile_due(account, started))):
             more, error = await self._step(account, "reconcile", self._reconcile)
             applied |= more
         touched = applied.clients & set(self.config.clients)
@@ -244,7 +245,7 @@ class Coordinator:
         fetched = 0
         async for page in connector.changes(since, self._backfill_from(account, started)):
             fetched += len(page)
-            applied |= await asyncio.to_thread(self.store.apply_entries, account, page, now=started)
+            applied |= await asyncio.to_thread(self.apply_page, account, page, started)
             if page:
                 top = max(e.updated_at for e in page)
                 newest = top if newest is None or top > newest else newest
@@ -256,6 +257,16 @@ class Coordinator:
         if position is not None:
             await asyncio.to_thread(self.store.advance_cursor, account, position, now=started)
         return fetched
+
+    def apply_page(self, account: str, page: list[TimeEntry], now: datetime) -> Applied:
+        """Store one page (blocking). A page that replaces a period of its source is stored in
+        one transaction, and its ``on_commit`` (a drop folder archiving its file) runs after."""
+        if not isinstance(page, ReplacingPage):
+            return self.store.apply_entries(account, page, now=now)
+        r = page.replaces
+        applied = self.store.replace_period(account, page, scope=r.scope, start=r.start, end=r.end, now=now)
+        page.on_commit()
+        return applied
 
     def _failed(self, account: str, state: _Account, err: ConnectorError, started: datetime,
                 touched: set[str]) -> SyncOutcome:

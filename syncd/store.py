@@ -373,6 +373,30 @@ class Store:
                 applied.changed += done.rowcount
         return applied
 
+    def replace_period(self, account: str, batch: Sequence[TimeEntry], *, scope: str, start: date, end: date,
+                       now: datetime) -> Applied:
+        """Make ``batch`` the whole of one source's period, in one transaction.
+
+        Upserts the batch (as :meth:`apply_entries`), then marks deleted every live entry
+        whose vendor id starts with ``scope`` and whose work date lies in [start, end] but
+        which the batch no longer carries: an updated export of a period never doubles
+        hours and leaves no ghosts, and reading the same export again changes nothing.
+        """
+        ids = {e.vendor_id for e in batch}
+        with self._tx() as conn:
+            held = {r.vendor_id for r in conn.execute(
+                select(entries.c.vendor_id).where(
+                    entries.c.account == account,
+                    entries.c.deleted.is_(False),
+                    entries.c.work_date >= start,
+                    entries.c.work_date <= end,
+                    entries.c.vendor_id.startswith(scope, autoescape=True),
+                ))}
+            one = _InTransaction(self.engine, conn)
+            applied = one.apply_entries(account, batch, now=now)
+            applied |= one.mark_deleted(account, held - ids, now=now)
+        return applied
+
     def live_ids(self, account: str, start: date, end: date) -> set[str]:
         """Vendor ids of live entries whose vendor work date lies in [start, end]."""
         with self.engine.connect() as conn:
@@ -556,3 +580,15 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(select(publishes).where(publishes.c.client_key == client_key)).first()
             return dict(row._mapping) if row else None
+
+
+class _InTransaction(Store):
+    """The store's methods run on one open transaction, so an operation can compose them atomically."""
+
+    def __init__(self, engine: Engine, conn: Connection) -> None:
+        super().__init__(engine)
+        self._conn = conn
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        yield self._conn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import partial
@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from connectors.base import ClientRoute, Connector
-from connectors.registry import CONNECTORS, open_connector
+from connectors.registry import CONNECTORS, connector_class, open_connector
 from connectors.sandbox_driver import SandboxDriver
 from publisher.sinks import DirectorySink
 from syncd.config import Config, load_config
@@ -74,7 +74,30 @@ class Contract:
                 for p in self.publish_dir.rglob("*") if p.is_file()}
 
 
-@pytest.fixture(params=sorted(CONNECTORS))
+# What a promise may need of a connector, read from the connector class's declarations.
+# Request counts, throttles, server errors and credentials are HTTP matters; the deletion
+# reconcile's guard needs a source that can re-list a period.
+CAPABILITIES: dict[str, Callable[[type[Connector]], bool]] = {
+    "http": lambda cls: cls.transport == "http",
+    "relisting": lambda cls: cls.lists_window,
+}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(capability): the promise binds only connectors that have it "
+                                       f"({', '.join(CAPABILITIES)})")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Run each promise over every registered connector that has what its ``needs`` marks name."""
+    if "contract" not in metafunc.fixturenames:
+        return
+    needs = [m.args[0] for m in metafunc.definition.iter_markers("needs")]
+    vendors = [v for v in sorted(CONNECTORS) if all(CAPABILITIES[n](connector_class(v)) for n in needs)]
+    metafunc.parametrize("contract", vendors, indirect=True)
+
+
+@pytest.fixture
 async def contract(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Contract]:
     vendor: str = request.param
     sandbox = importlib.import_module(f"connectors.{vendor}.sandbox")

@@ -1,10 +1,15 @@
-"""The connector contract: every registered connector, against its own sandbox, keeps these promises."""
+"""The connector contract: every registered connector, against its own sandbox, keeps these promises.
+
+A promise marked ``needs("http")`` binds connectors read over HTTP only, ``needs("relisting")``
+those whose deletions come from re-listing a period (conftest.CAPABILITIES).
+"""
 
 from __future__ import annotations
 
 import math
 from datetime import date, datetime, time, timedelta
 
+import pytest
 from structlog.testing import capture_logs
 
 from syncd.coordinator import AUTH_RETRY
@@ -43,6 +48,7 @@ async def test_backfill_pages_end_and_every_entry_is_normalized_once(contract: C
     assert len(ids) == len(set(ids))
 
 
+@pytest.mark.needs("http")
 async def test_an_idle_incremental_poll_costs_the_declared_requests(contract: Contract) -> None:
     await first_pass(contract)
     before = contract.driver.requests()
@@ -50,6 +56,7 @@ async def test_an_idle_incremental_poll_costs_the_declared_requests(contract: Co
     assert contract.driver.requests() - before == contract.driver.idle_poll_requests
 
 
+@pytest.mark.needs("http")
 async def test_n_changed_entries_cost_ceil_n_over_the_page_size_plus_bounded_lookups(contract: Contract) -> None:
     await first_pass(contract)
     page = contract.driver.max_page_size
@@ -80,6 +87,7 @@ async def test_the_cursor_only_moves_forward_and_never_past_the_sync_start(contr
     assert first <= second <= started
 
 
+@pytest.mark.needs("http")
 async def test_the_vendors_throttle_answer_is_honoured(contract: Contract) -> None:
     await first_pass(contract)
     contract.driver.throttle_next(1, retry_after=2)
@@ -88,6 +96,7 @@ async def test_the_vendors_throttle_answer_is_honoured(contract: Contract) -> No
     assert contract.sleeps.calls and max(contract.sleeps.calls) >= 2
 
 
+@pytest.mark.needs("http")
 async def test_a_5xx_is_retried_and_a_malformed_body_keeps_the_last_good_data(contract: Contract) -> None:
     await first_pass(contract)
     contract.driver.fail_next(1, "5xx")
@@ -101,6 +110,7 @@ async def test_a_5xx_is_retried_and_a_malformed_body_keeps_the_last_good_data(co
     contract.driver.fail_next(0, "malformed")
 
 
+@pytest.mark.needs("http")
 async def test_refused_credentials_stop_polling_keep_pages_marked_stale_and_log_once(contract: Contract) -> None:
     await first_pass(contract)
     await contract.coordinator.publish_client("c0")
@@ -147,6 +157,7 @@ async def test_edits_moves_and_deletions_upstream_reach_the_pages(contract: Cont
     assert "Rebuilt the print server" in {line["description"] for line in contract.balance("c1")["lines"]}
 
 
+@pytest.mark.needs("relisting")
 async def test_an_empty_answer_by_mistake_does_not_wipe_the_ledger(contract: Contract) -> None:
     await first_pass(contract)
     held = contract.store.count_entries(ACCOUNT)
@@ -176,6 +187,7 @@ async def test_no_technician_name_or_internal_note_reaches_a_published_byte(cont
     assert any("Restored the shared mailbox with" in text for text in published.values())
 
 
+@pytest.mark.needs("http")
 async def test_refreshing_every_client_costs_what_refreshing_one_costs(contract: Contract) -> None:
     await first_pass(contract)
     keys = sorted(contract.config.clients)
