@@ -1,4 +1,4 @@
-"""The command line: run, demo, validate, sync, links, test-rules, preview, explain and schema."""
+"""The command line: run, demo, validate, sync, import, links, test-rules, preview, explain and schema."""
 
 from __future__ import annotations
 
@@ -136,6 +136,106 @@ class _Progress:
 
     def close(self) -> None:
         self._bar.stop()
+
+
+EX_DATAERR = 65  # sysexits.h: the input data was incorrect
+EX_NOINPUT = 66  # sysexits.h: the input file could not be read
+
+
+@app.command("import")
+def import_csv(
+    file: Annotated[Path, typer.Argument(help="The CSV export to import.", dir_okay=False)],
+    account: Annotated[str, typer.Option("--account", "-a", help="The csvdrop account it belongs to.")],
+    client: Annotated[str | None, typer.Option(
+        "--client", help="Every row is this client's (as a file in <inbox>/<client>/); default: the client column.")] = None,
+    move: Annotated[bool, typer.Option(
+        "--move", help="Afterwards move the file to the inbox's archive/ (or rejected/), as the daemon does.")] = False,
+    config: ConfigOption = None,
+) -> None:
+    """Import one CSV export by hand, as if dropped into the account's inbox, and republish.
+
+    An updated export of the same period replaces what the previous one said; the same
+    file twice changes nothing. A file with any bad row is rejected whole. The file stays
+    where it is unless --move. Exits 0 imported, 2 wrong account or client, 65 rejected
+    (nothing imported), 66 unreadable file, 78 config error.
+    """
+    settings = _settings(config)
+    loaded = _load(settings)
+    spec = loaded.accounts.get(account)
+    if spec is None or spec.vendor != "csvdrop":
+        drops = sorted(name for name, a in loaded.accounts.items() if a.vendor == "csvdrop")
+        typer.echo(f"error: {account!r} is not a csvdrop account (csvdrop accounts: {', '.join(drops) or 'none'})",
+                   err=True)
+        raise typer.Exit(2)
+    readers = [c.key for c, _ in loaded.clients_of(account)]
+    if client is not None and client not in readers:
+        typer.echo(f"error: no client {client!r} reads account {account} (clients: {', '.join(readers) or 'none'})",
+                   err=True)
+        raise typer.Exit(2)
+    try:
+        data = file.read_bytes()
+    except OSError as err:
+        typer.echo(f"error: cannot read {file}: {err.strerror or err}", err=True)
+        raise typer.Exit(EX_NOINPUT) from err
+    code = asyncio.run(_import_once(settings, loaded, account, file, data, client, move))
+    raise typer.Exit(code)
+
+
+async def _import_once(settings: Settings, config, account: str, file: Path, data: bytes,  # type: ignore[no-untyped-def]
+                       client: str | None, move: bool) -> int:
+    from connectors.base import ClientRoute
+    from connectors.csvdrop.client import rejection_report
+    from connectors.csvdrop.inbox import Dropped
+    from connectors.csvdrop.parse import CsvError
+    from connectors.registry import open_connector
+    from syncd.coordinator import Coordinator, utcnow
+    from syncd.daemon import open_sink
+    from syncd.store import Store, SyncRun
+
+    routes = [ClientRoute(c.key, sel) for c, sel in config.clients_of(account)]
+    drop = open_connector(account, config.accounts[account], routes, default_timezone=config.defaults.timezone)
+    stat = file.stat()
+    dropped = Dropped(file, client, stat.st_size, stat.st_mtime_ns)
+
+    def archive() -> None:
+        try:
+            typer.echo(f"moved to {drop.inbox.archive(dropped)}")  # type: ignore[attr-defined]
+        except OSError as err:
+            typer.echo(f"warning: imported, but could not move {file}: {err}", err=True)
+
+    try:
+        result = drop.read_file(data, name=file.name, folder=client,  # type: ignore[attr-defined]
+                                on_commit=archive if move else lambda: None)
+    except CsvError as err:
+        typer.echo(f"error: {file}: {err}", err=True)
+        typer.echo("nothing was imported.", err=True)
+        if move:
+            drop.inbox.reject(dropped, rejection_report(file.name, err, None))  # type: ignore[attr-defined]
+        await drop.aclose()
+        return EX_DATAERR
+    await drop.aclose()
+    store = await asyncio.to_thread(Store.open, settings.database_url)
+    coordinator = Coordinator(config, store, open_sink(settings))
+    try:
+        now = utcnow()
+        applied = await asyncio.to_thread(coordinator.apply_page, account, result.page, now)
+        # A hand import is a read of the source: the pages say so in their freshness stamp.
+        await asyncio.to_thread(store.record_run, SyncRun(account, "import", now, utcnow(), "ok",
+                                                          fetched=len(result.page), changed=applied.changed))
+        republished = sorted(applied.clients & set(config.clients))
+        for key in republished:
+            await coordinator.publish_client(key)
+    finally:
+        await coordinator.aclose()
+        store.close()
+    r = result.page.replaces
+    typer.echo(f"{file.name}: {result.format_name}, {len(result.page)} rows, {r.start}..{r.end}: "
+               f"{applied.changed} entries changed; republished {', '.join(republished) or 'nothing'}")
+    if result.unclaimed:
+        named = ", ".join(f"{value} ({n})" for value, n in sorted(result.unclaimed.items()))
+        typer.echo(f"warning: {sum(result.unclaimed.values())} rows of clients no selector of {account} claims "
+                   f"were left out: {named}", err=True)
+    return 0
 
 
 @app.command()

@@ -207,6 +207,8 @@ def parse_date(text: str, order: DateOrder | None) -> date:
             if named[1]:
                 return date(int(named[3]), _MONTHS[named[2][:3]], int(named[1]))
             return date(int(named[6]), _MONTHS[named[4][:3]], int(named[5]))
+    except CsvError:
+        raise
     except ValueError as err:
         raise CsvError(f"impossible date {text!r}") from err
     raise CsvError(f"unreadable date {text!r}")
