@@ -122,7 +122,7 @@ def _record(recognized: Recognized, header: tuple[str, ...], line: int, cells: t
         if amount is None:
             raise CsvError("no hours")
         seconds = parse_duration(amount, "hours" if current == "hours" else "minutes")
-        current = "billable"
+        current = "billable" if "billable" in cols else "non_billable"
         billable = _billable(text("billable"), text("non_billable"), recognized.format.billable_default)
     except CsvError as err:
         index = cols.get(current)
