@@ -177,8 +177,10 @@ TOGGL = Format(
 
 # Harvest detailed time report: Date, Client, Project, Project Code, Task, Notes, Hours,
 # Hours Rounded, Billable?, Invoiced?, Approved?, First Name, Last Name, Roles, Employee?,
-# rates and amounts, Currency, External Reference URL (Harvest's help says its time import
-# takes this export as is). Harvest dates are YYYY-MM-DD or M/D/YYYY. "Hours" is logged time.
+# rates and amounts, Currency, External Reference URL. No published column list was found:
+# these are the report's column labels as the export writes them, so recognition asks only
+# for the few that identify it and every other column is optional. Harvest dates are
+# YYYY-MM-DD or M/D/YYYY. "Hours" is logged time.
 HARVEST = Format(
     key="harvest",
     name="Harvest detailed time report",
