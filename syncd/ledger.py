@@ -286,21 +286,19 @@ def _draw_down(lines: Sequence[Line], retainer: RetainerConfig, opening: dict[st
     balance = dict(opening)
     out: list[Line] = []
     for line in lines:
-        _draw(line, line.pool, None, balance, retainer, out)
+        _draw(line, line.pool, False, balance, retainer, out)
     return out
 
 
-def _draw(line: Line, pool: str, origin: str | None, balance: dict[str, Decimal], retainer: RetainerConfig,
+def _draw(line: Line, pool: str, overflowed: bool, balance: dict[str, Decimal], retainer: RetainerConfig,
           out: list[Line]) -> None:
     """Charge ``line`` to ``pool``; what the pool cannot hold goes on down its overflow_to chain.
 
-    ``origin`` is the pool the line first came from once it has overflowed: the part in
-    another pool carries a label naming it.
+    Once a line has overflowed (``overflowed``) the part in another pool carries one label
+    naming the pool it first came from, however far down the chain it goes.
     """
     config = retainer.pools[pool]
-    if origin is not None and pool != line.pool:
-        label = f"Overflow from {pool_label(origin, retainer.pools[origin])}"
-        line = dataclasses.replace(line, pool=pool, labels=(*line.labels, label))
+    line = dataclasses.replace(line, pool=pool)
     if not config.tracked:
         out.append(dataclasses.replace(line, balance_after=None))
         return
@@ -316,7 +314,9 @@ def _draw(line: Line, pool: str, origin: str | None, balance: dict[str, Decimal]
         out.append(dataclasses.replace(line, hours_charged=left, hours_logged=logged, balance_after=_ZERO))
         balance[pool] = _ZERO
         line = dataclasses.replace(line, hours_charged=charge - left, hours_logged=line.hours_logged - logged)
-    _draw(line, target, origin or pool, balance, retainer, out)
+    if not overflowed:
+        line = dataclasses.replace(line, labels=(*line.labels, f"Overflow from {pool_label(pool, config)}"))
+    _draw(line, target, True, balance, retainer, out)
 
 
 def _history(periods: Sequence[_Period], lines: Sequence[Line], retainer: RetainerConfig) -> tuple[PastCycle, ...]:
