@@ -23,6 +23,13 @@ def write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def problems(tmp_path: Path, files: dict[str, str]) -> list[str]:
+    """Every problem loading GOOD with ``files`` over it, as `file:line: field: message`."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"})
+    return [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+
+
 GOOD = {
     "syncd.yaml": (
         "accounts:\n"
@@ -109,9 +116,7 @@ def test_three_mistakes_in_three_files_are_all_reported_with_file_and_line(tmp_p
     ],
 )
 def test_each_mistake_is_named_with_file_line_and_field(tmp_path: Path, files: dict[str, str], expected: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"})
-    messages = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    messages = problems(tmp_path, files)
     assert any(m.startswith(expected) for m in messages), messages
 
 
@@ -226,9 +231,7 @@ def _rules(body: str) -> dict[str, str]:
 def test_each_rule_language_mistake_is_named_with_file_line_and_field(
     tmp_path: Path, files: dict[str, str], expected: str
 ) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"})
-    messages = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    messages = problems(tmp_path, files)
     assert any(m.startswith(expected) for m in messages), messages
 
 
@@ -321,27 +324,21 @@ def _retainer(body: str) -> dict[str, str]:
 def test_each_retainer_mistake_is_named_with_file_line_and_field(
     tmp_path: Path, files: dict[str, str], expected: str
 ) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"})
-    messages = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    messages = problems(tmp_path, files)
     assert any(m.startswith(expected) for m in messages), messages
 
 
 def test_every_retainer_mistake_is_listed_at_once(tmp_path: Path) -> None:
     files = _retainer("  cycle: {block: 2026-02-01}\n  pools:\n    a: {cap_hours: 1, overflow_to: z}\n"
                       "    b: {cap_hours: 1, overflow_to: b}\n  rollover: {max_hours: 5}\n")
-    with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"})
-    found = sorted(str(p).replace(str(tmp_path) + "/", "").split(": ")[1] for p in caught.value.problems)
+    found = sorted(m.split(": ")[1] for m in problems(tmp_path, files))
     assert found == ["retainer.pools.a.overflow_to", "retainer.pools.b.overflow_to", "retainer.rollover"]
 
 
 def test_a_circle_of_overflows_is_one_error_not_one_per_pool(tmp_path: Path) -> None:
     files = _retainer("  cycle: {monthly: 2026-01-01}\n  pools:\n    a: {cap_hours: 1, overflow_to: b}\n"
                       "    b: {cap_hours: 1, overflow_to: a}\n")
-    with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"})
-    assert len(caught.value.problems) == 1
+    assert len(problems(tmp_path, files)) == 1
 
 
 def test_the_retainer_keys_load(tmp_path: Path) -> None:
