@@ -54,6 +54,9 @@ def _nth_start(cycle: CycleConfig, n: int) -> date:
 
 
 def _index_of(day: date, cycle: CycleConfig) -> int:
+    if not cycle.resets:
+        # A block is one cycle: counting cycles of zero months would never end.
+        raise ValueError("a prepaid block has no numbered cycles")
     anchor = cycle.anchor
     n = ((day.year - anchor.year) * 12 + day.month - anchor.month) // cycle.months
     # The month arithmetic is right to within one cycle; the anchor day settles it.
