@@ -55,11 +55,16 @@ def low_balance_alert(statement: Statement, threshold: int) -> Alert:
         subject=statement.client_key,
         title=f"{statement.client_name}: {threshold}% of this cycle's hours used",
         text=(f"{format_hours(statement.used)} h used of {format_hours(statement.available)} h; {state}. "
-              f"The cycle resets on {statement.cycle.resets_on:%d %b %Y}."),
+              f"{_resets(statement)}."),
         fields={"client": statement.client_key, "threshold": threshold,
                 "cycle_start": statement.cycle.start.isoformat(), "used": format_hours(statement.used),
                 "available": format_hours(statement.available)},
     )
+
+
+def _resets(statement: Statement) -> str:
+    resets_on = statement.cycle.resets_on
+    return "The prepaid block does not reset" if resets_on is None else f"The cycle resets on {resets_on:%d %b %Y}"
 
 
 def source_alert(account: str, vendor: str, *, failing: bool, kind: str = "", since: str = "") -> Alert:

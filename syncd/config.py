@@ -149,28 +149,41 @@ class SyncdFile(Strict):
 # --- clients/<key>.yaml --------------------------------------------------------------
 
 
+CYCLE_KINDS = ("monthly", "quarterly", "yearly", "block")
+
+
 class CycleConfig(Strict):
-    """Exactly one of monthly / quarterly / yearly, each anchored on its first start date."""
+    """Exactly one of monthly / quarterly / yearly (each anchored on its first start date)
+    or block (a prepaid block from its start date that never resets)."""
 
     monthly: date | None = None
     quarterly: date | None = None
     yearly: date | None = None
+    block: date | None = Field(
+        default=None, description="A prepaid block from this date: never resets; used up by work, topped up "
+                                  "by adjustments.")
 
     @model_validator(mode="after")
     def _one_kind(self) -> CycleConfig:
-        given = [k for k in ("monthly", "quarterly", "yearly") if getattr(self, k) is not None]
+        given = [k for k in CYCLE_KINDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError("give exactly one of monthly, quarterly or yearly with its anchor date")
+            raise ValueError("give exactly one of monthly, quarterly, yearly (with the first cycle's start date) "
+                             "or block (with its start date)")
         return self
 
     @property
     def months(self) -> int:
-        """Length of one cycle in months."""
-        return {"monthly": 1, "quarterly": 3, "yearly": 12}[self.kind]
+        """Length of one cycle in months (0 for a block, which never resets)."""
+        return {"monthly": 1, "quarterly": 3, "yearly": 12, "block": 0}[self.kind]
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("monthly", "quarterly", "yearly") if getattr(self, k) is not None)
+        return next(k for k in CYCLE_KINDS if getattr(self, k) is not None)
+
+    @property
+    def resets(self) -> bool:
+        """False for a prepaid block."""
+        return self.kind != "block"
 
     @property
     def anchor(self) -> date:
@@ -183,7 +196,28 @@ class PoolConfig(Strict):
     """A bucket of hours with its own cap."""
 
     label: str | None = None
-    cap_hours: Hours = Field(ge=0)
+    cap_hours: Hours | None = Field(
+        default=None, ge=0, description="The pool's hours per cycle (once, for a pool that never resets). "
+                                        "Optional for a flat-fee pool (tracked: false).")
+    overflow_to: str | None = Field(
+        default=None, description="Another pool that takes the work once this one is used up; a line that "
+                                  "crosses the cap is split between the two.")
+    tracked: bool = Field(
+        default=True, description="false: flat-fee scope. Its work is shown as covered and counted nowhere.")
+    resets: Literal["cycle", "never"] = Field(
+        default="cycle", description="never: a prepaid pool whose balance carries across cycles from the "
+                                     "retainer's start date, used up by work and topped up by adjustments.")
+
+    @model_validator(mode="after")
+    def _cap_given(self) -> PoolConfig:
+        if self.tracked and self.cap_hours is None:
+            raise ValueError("give cap_hours (only a flat-fee pool, tracked: false, may leave it out)")
+        return self
+
+    @property
+    def cap(self) -> Decimal:
+        """The cap in hours; 0 for a flat-fee pool that gives none."""
+        return self.cap_hours if self.cap_hours is not None else Decimal(0)
 
 
 class AdjustmentConfig(Strict):
@@ -195,6 +229,12 @@ class AdjustmentConfig(Strict):
     pool: str | None = None
 
 
+class RolloverConfig(Strict):
+    """Unused hours carried into the next cycle, per pool, up to a maximum."""
+
+    max_hours: Hours = Field(ge=0, description="The most a pool carries from one cycle into the next.")
+
+
 class AlertsConfig(Strict):
     """Low-balance thresholds, in percent of the available hours."""
 
@@ -203,28 +243,78 @@ class AlertsConfig(Strict):
 
 
 class RetainerConfig(Strict):
-    """The agreement: its cycle, pools and adjustments."""
+    """The agreement: its cycle, pools, rollover and adjustments."""
 
     cycle: CycleConfig
     pools: dict[str, PoolConfig] = Field(min_length=1)
+    rollover: RolloverConfig | None = Field(
+        default=None, description="Carry each pool's unused hours (up to max_hours) from the previous cycle only.")
     adjustments: list[AdjustmentConfig] = Field(default_factory=list)
-    overage_policy: str | None = None
+    overage_policy: str | None = Field(default=None, description="What happens to hours over the cap, in words "
+                                                                  "shown on the page.")
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @model_validator(mode="after")
-    def _pools_exist(self) -> RetainerConfig:
+    def _consistent(self) -> RetainerConfig:
+        errors: list[InitErrorDetails] = []
         for key in self.pools:
             if not KEY_PATTERN.match(key):
-                raise ValueError(f"pool name {key!r} must be lower-case letters, digits, - or _")
-        for adj in self.adjustments:
+                errors.append(_error(("pools", key), key,
+                                     f"pool name {key!r} must be lower-case letters, digits, - or _"))
+        errors.extend(_overflow_errors(self.pools))
+        for i, adj in enumerate(self.adjustments):
             if adj.pool is not None and adj.pool not in self.pools:
-                raise ValueError(f"adjustment on {adj.date} names pool {adj.pool!r}, which is not defined")
+                errors.append(_error(("adjustments", i, "pool"), adj.pool,
+                                     f"adjustment on {adj.date} names pool {adj.pool!r}, which is not defined"))
+            elif not self.cycle.resets and adj.date < self.cycle.anchor:
+                errors.append(_error(("adjustments", i, "date"), adj.date,
+                                     f"adjustment on {adj.date} is before the block starts on {self.cycle.anchor}"))
+        if self.rollover is not None and not self.cycle.resets:
+            errors.append(_error(("rollover",), None, "a block never resets, so nothing rolls over: remove rollover"))
+        if errors:
+            raise ValidationError.from_exception_data(type(self).__name__, errors)
         return self
 
     @property
     def default_pool(self) -> str:
         """The pool work lands in when no rule says otherwise: the first one listed."""
         return next(iter(self.pools))
+
+    def resets(self, pool: str) -> bool:
+        """Whether ``pool`` starts afresh each cycle (not in a block, not `resets: never`)."""
+        return self.cycle.resets and self.pools[pool].resets == "cycle"
+
+
+def _overflow_errors(pools: Mapping[str, PoolConfig]) -> list[InitErrorDetails]:
+    """Each overflow_to names another tracked pool, and no chain of them comes back round."""
+    errors = []
+    circles: set[frozenset[str]] = set()
+    for key, pool in pools.items():
+        target = pool.overflow_to
+        if target is None:
+            continue
+        at = ("pools", key, "overflow_to")
+        if not pool.tracked:
+            errors.append(_error(at, target, f"pool {key!r} is flat-fee (tracked: false): nothing in it is "
+                                             "counted, so nothing overflows; remove overflow_to"))
+        elif target == key:
+            errors.append(_error(at, target, f"pool {key!r} cannot overflow into itself"))
+        elif target not in pools:
+            errors.append(_error(at, target, f"pool {key!r} overflows to {target!r}, which is not defined "
+                                             f"(pools: {', '.join(pools)})"))
+        elif not pools[target].tracked:
+            errors.append(_error(at, target, f"pool {key!r} overflows to {target!r}, a flat-fee pool "
+                                             "(tracked: false) where hours would stop being counted"))
+        else:
+            chain, current = [key], target
+            while current is not None and current not in chain and current in pools:
+                chain.append(current)
+                current = pools[current].overflow_to
+            if current == key and frozenset(chain) not in circles:
+                circles.add(frozenset(chain))  # one error per circle, on its first pool
+                errors.append(_error(at, target, "overflow_to goes round in a circle: "
+                                                 + " → ".join([*chain, key])))
+    return errors
 
 
 class ClientFile(Strict):

@@ -20,7 +20,7 @@ from syncd import events
 from syncd.alerts import AlertPolicy, crossed_thresholds, low_balance_alert, source_alert
 from syncd.config import ClientSpec, Config
 from syncd.errors import AuthError, ConnectorError, RateLimited
-from syncd.ledger import build_statement, history_start, reconcile_window
+from syncd.ledger import build_statement, read_from, reconcile_window
 from syncd.models import SourceFreshness, Statement, TimeEntry
 from syncd.rules.engine import CompiledRules, RuleContext, apply_rules, compile_rules
 from syncd.store import Applied, Store, SyncRun
@@ -288,7 +288,7 @@ class Coordinator:
 
     def _backfill_from(self, account: str, now: datetime) -> date:
         starts = [
-            history_start(client.retainer.cycle, client.timezone, now.astimezone(ZoneInfo(client.timezone)).date())
+            read_from(client.retainer, client.timezone, now.astimezone(ZoneInfo(client.timezone)).date())
             for client, _ in self.config.clients_of(account)
         ]
         return min(starts, default=now.date()) - timedelta(days=1)
@@ -365,7 +365,7 @@ class Coordinator:
         now = now or self.clock()
         client = self.config.clients[client_key]
         today = now.astimezone(ZoneInfo(client.timezone)).date()
-        since = history_start(client.retainer.cycle, client.timezone, today) - timedelta(days=1)
+        since = read_from(client.retainer, client.timezone, today) - timedelta(days=1)
         accounts = self.accounts_of(client_key)
         entries: list[TimeEntry] = self.store.entries_for_client(client_key, since)
         names = self.store.worker_names(accounts) | set(self.config.technicians) | set(client.technicians)

@@ -15,6 +15,7 @@ import structlog
 from syncd.config import TEMPLATE_FIELDS, Condition, Rule
 from syncd.durations import format_interval
 from syncd.models import Dropped, Line, TimeEntry, hours
+from syncd.rules.approval import is_pending
 from syncd.rules.guard import INTERNAL_NOTE, TECHNICIAN_NAME, LeakGuard
 from syncd.rules.redact import Redactor
 from syncd.rules.scrub import NameScrubber
@@ -520,6 +521,7 @@ def _line(view: _View, decision: _Decision, ctx: RuleContext, scrubber: NameScru
         ticket_number=ticket_number,
         sort_key=sort_key(entry, view.local_start),
         source=source,
+        pending=is_pending(ctx.account_vendors.get(entry.account), entry.approval),
     )
     return line, charged
 

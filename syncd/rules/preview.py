@@ -12,7 +12,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from syncd.config import ClientSpec, Config
-from syncd.ledger import build_statement, cycle_containing, history_start, local_today
+from syncd.ledger import build_statement, cycle_containing, local_today, read_from
 from syncd.models import Cycle, Line, Statement, TimeEntry, format_hours, hours
 from syncd.rules.engine import EntryTrace, RuleContext, RuleResult, apply_rules, compile_rules, sort_key
 from syncd.store import Store
@@ -41,12 +41,16 @@ class ClientRun:
     def traces(self) -> list[EntryTrace]:
         """The traces of entries whose local date falls in the cycle, oldest first."""
         tz = ZoneInfo(self.client.timezone)
-        found = [t for t in self.result.trace if self.cycle.start <= _local_date(t.entry, tz) < self.cycle.end]
+        found = [t for t in self.result.trace if _in_cycle(_local_date(t.entry, tz), self.cycle)]
         return sorted(found, key=lambda t: sort_key(t.entry, _local_start(t.entry, tz)))
 
     def trace_of(self, line: Line) -> EntryTrace | None:
         """The trace of the entry a line came from."""
         return self.by_source.get(line.source)
+
+
+def _in_cycle(day: date, cycle: Cycle) -> bool:
+    return cycle.start <= day and (cycle.end is None or day < cycle.end)
 
 
 def _local_start(entry: TimeEntry, tz: ZoneInfo) -> datetime | None:
@@ -74,7 +78,7 @@ def select_cycle(client: ClientSpec, which: str, now: datetime) -> Cycle:
     """The cycle named by ``which``: current, previous, or YYYY-MM.
 
     YYYY-MM is the cycle holding the anchor day in that month: for a monthly cycle,
-    the one that starts in that month.
+    the one that starts in that month. A prepaid block is its only cycle, whichever is asked.
     """
     retainer = client.retainer.cycle
     today = local_today(now, client.timezone)
@@ -104,7 +108,7 @@ def run_client(config: Config, store: Store, client_key: str, *, cycle: str = "c
     tz = ZoneInfo(client.timezone)
     # From the start of the page's history, as the coordinator reads it, so the history
     # figures are explained too; a day of slack for vendor dates that differ from local ones.
-    since = history_start(client.retainer.cycle, client.timezone, chosen.start)
+    since = read_from(client.retainer, client.timezone, chosen.start)
     entries = store.entries_for_client(client_key, since - timedelta(days=1))
     rule_files = {}
     for name in reversed(client.rule_sets):
@@ -113,7 +117,7 @@ def run_client(config: Config, store: Store, client_key: str, *, cycle: str = "c
     result = apply_rules(entries, compile_rules(config.rules_for(client_key)), rule_context(config, store, client_key),
                          trace=True)
     today = local_today(now, client.timezone)
-    as_of = now if chosen.start <= today < chosen.end else (
+    as_of = now if chosen.end is None or _in_cycle(today, chosen) else (
         datetime.combine(chosen.end - timedelta(days=1), time(12), tz).astimezone(UTC))
     statement = build_statement(result.lines, client_key=client_key, client_name=client.name,
                                 retainer=client.retainer, timezone=client.timezone, now=as_of)
@@ -133,6 +137,8 @@ def _mult(value: Decimal) -> str:
 
 
 def _cycle_text(cycle: Cycle) -> str:
+    if cycle.end is None:
+        return f"prepaid block from {cycle.start} ({cycle.timezone})"
     return f"{cycle.start} – {cycle.end - timedelta(days=1)} ({cycle.timezone})"
 
 
@@ -256,7 +262,8 @@ def explain_lines(run: ClientRun) -> list[str]:
     tz = ZoneInfo(run.client.timezone)
     out = [
         f"Explain {run.client.name} ({run.client.key}): the page as it would be published now, from the store",
-        f"Cycle {_cycle_text(statement.cycle)}, resets on {statement.cycle.resets_on}",
+        f"Cycle {_cycle_text(statement.cycle)}, "
+        + (f"resets on {statement.cycle.resets_on}" if statement.cycle.resets_on else "never resets"),
         "",
     ]
     problems = 0
@@ -281,7 +288,8 @@ def explain_lines(run: ClientRun) -> list[str]:
                    f"{format_hours(pool.used)});  over {format_hours(pool.over)} = max(0, "
                    f"{format_hours(pool.used)} − {format_hours(pool.available)});  {pool.percent_used}% used")
         out.append("")
-    names = " + ".join(f"{p.name} {format_hours(p.used)}" for p in statement.pools)
+    # Flat-fee pools are shown above but counted nowhere, so they stay out of the totals.
+    names = " + ".join(f"{p.name} {format_hours(p.used)}" for p in statement.counted_pools) or "no counted pool"
     out.append(f"Totals: used {format_hours(statement.used)} = {names}")
     out.append(f"        available {format_hours(statement.available)}, remaining {format_hours(statement.remaining)}, "
                f"over {format_hours(statement.over)}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import socket
 from datetime import date, datetime, timezone
@@ -46,6 +48,12 @@ def test_low_balance_alert_says_the_figures_in_words() -> None:
     assert alert.text == "22.50 h used of 20.00 h; Support is 2.50 h over its 20.00 h. The cycle resets on 15 Dec 2026."
     assert low_balance_alert(statement("15"), 75).text.startswith("15.00 h used of 20.00 h; 5.00 h remaining.")
     assert alert.fields["cycle_start"] == "2026-11-15"
+
+
+def test_low_balance_alert_of_a_prepaid_block_says_it_does_not_reset() -> None:
+    block = dataclasses.replace(statement("18"), cycle=Cycle(date(2026, 6, 1), None, "America/Chicago"))
+    assert low_balance_alert(block, 90).text == (
+        "18.00 h used of 20.00 h; 2.00 h remaining. The prepaid block does not reset.")
 
 
 @respx.mock

@@ -23,6 +23,13 @@ def write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def problems(tmp_path: Path, files: dict[str, str]) -> list[str]:
+    """Every problem loading GOOD with ``files`` over it, as `file:line: field: message`."""
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"})
+    return [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+
+
 GOOD = {
     "syncd.yaml": (
         "accounts:\n"
@@ -109,9 +116,7 @@ def test_three_mistakes_in_three_files_are_all_reported_with_file_and_line(tmp_p
     ],
 )
 def test_each_mistake_is_named_with_file_line_and_field(tmp_path: Path, files: dict[str, str], expected: str) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"})
-    messages = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    messages = problems(tmp_path, files)
     assert any(m.startswith(expected) for m in messages), messages
 
 
@@ -226,9 +231,7 @@ def _rules(body: str) -> dict[str, str]:
 def test_each_rule_language_mistake_is_named_with_file_line_and_field(
     tmp_path: Path, files: dict[str, str], expected: str
 ) -> None:
-    with pytest.raises(ConfigError) as caught:
-        load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"})
-    messages = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    messages = problems(tmp_path, files)
     assert any(m.startswith(expected) for m in messages), messages
 
 
@@ -264,3 +267,99 @@ def test_an_impossible_date_is_a_located_error_not_a_crash(tmp_path: Path) -> No
         load_config(write(tmp_path, files), environ={"TOKEN": "x"})
     found = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
     assert found[0].startswith("clients/acme.yaml:5: '2026-02-30' is not a valid value"), found
+
+
+# --- retainers (issue 6): cycle kinds, pools, overflow, rollover -------------------------------
+
+
+def _retainer(body: str) -> dict[str, str]:
+    head = "name: Acme\nsources:\n  - {account: h, client_id: 5}\nretainer:\n"  # retainer keys from line 5
+    return {"clients/acme.yaml": head + body}
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        pytest.param(_retainer("  cycle: {monthly: 2026-01-01, block: 2026-01-01}\n  pools: {a: {cap_hours: 1}}\n"),
+                     "clients/acme.yaml:5: retainer.cycle: give exactly one of monthly, quarterly, yearly",
+                     id="two-cycle-kinds"),
+        pytest.param(_retainer("  cycle: {monthly: 2026-01-01}\n  pools:\n    a: {label: A}\n"),
+                     "clients/acme.yaml:7: retainer.pools.a: give cap_hours (only a flat-fee pool",
+                     id="tracked-pool-without-cap"),
+        pytest.param(_retainer("  cycle: {monthly: 2026-01-01}\n  pools:\n    a: {cap_hours: 1, overflow_to: b}\n"),
+                     "clients/acme.yaml:7: retainer.pools.a.overflow_to: pool 'a' overflows to 'b', which is not "
+                     "defined (pools: a)", id="overflow-to-unknown-pool"),
+        pytest.param(_retainer("  cycle: {monthly: 2026-01-01}\n  pools:\n    a: {cap_hours: 1, overflow_to: a}\n"),
+                     "clients/acme.yaml:7: retainer.pools.a.overflow_to: pool 'a' cannot overflow into itself",
+                     id="overflow-to-itself"),
+        pytest.param(_retainer("  cycle: {monthly: 2026-01-01}\n  pools:\n    a: {cap_hours: 1, overflow_to: b}\n"
+                               "    b: {cap_hours: 1, overflow_to: c}\n    c: {cap_hours: 1, overflow_to: a}\n"),
+                     "clients/acme.yaml:7: retainer.pools.a.overflow_to: overflow_to goes round in a circle: "
+                     "a → b → c → a", id="overflow-circle"),
+        pytest.param(_retainer("  cycle: {monthly: 2026-01-01}\n  pools:\n    a: {cap_hours: 1, overflow_to: b}\n"
+                               "    b: {tracked: false}\n"),
+                     "clients/acme.yaml:7: retainer.pools.a.overflow_to: pool 'a' overflows to 'b', a flat-fee pool",
+                     id="overflow-into-flat-fee"),
+        pytest.param(_retainer("  cycle: {monthly: 2026-01-01}\n  pools:\n    a: {cap_hours: 1}\n"
+                               "    b: {tracked: false, overflow_to: a}\n"),
+                     "clients/acme.yaml:8: retainer.pools.b.overflow_to: pool 'b' is flat-fee (tracked: false)",
+                     id="flat-fee-overflowing"),
+        pytest.param(_retainer("  cycle: {monthly: 2026-01-01}\n  pools:\n    a: {cap_hours: 1, resets: monthly}\n"),
+                     "clients/acme.yaml:7: retainer.pools.a.resets: Input should be 'cycle' or 'never'",
+                     id="bad-resets"),
+        pytest.param(_retainer("  cycle: {block: 2026-01-01}\n  pools: {a: {cap_hours: 1}}\n"
+                               "  rollover: {max_hours: 5}\n"),
+                     "clients/acme.yaml:7: retainer.rollover: a block never resets, so nothing rolls over",
+                     id="rollover-in-a-block"),
+        pytest.param(_retainer("  cycle: {monthly: 2026-01-01}\n  pools: {a: {cap_hours: 1}}\n"
+                               "  rollover: {max_hours: -1}\n"),
+                     "clients/acme.yaml:7: retainer.rollover.max_hours: Input should be greater than or equal to 0",
+                     id="negative-rollover"),
+        pytest.param(_retainer("  cycle: {block: 2026-02-01}\n  pools: {a: {cap_hours: 1}}\n  adjustments:\n"
+                               "    - {date: 2026-01-20, hours: 5, note: Early}\n"),
+                     "clients/acme.yaml:8: retainer.adjustments[0].date: adjustment on 2026-01-20 is before the "
+                     "block starts on 2026-02-01", id="adjustment-before-the-block"),
+    ],
+)
+def test_each_retainer_mistake_is_named_with_file_line_and_field(
+    tmp_path: Path, files: dict[str, str], expected: str
+) -> None:
+    messages = problems(tmp_path, files)
+    assert any(m.startswith(expected) for m in messages), messages
+
+
+def test_every_retainer_mistake_is_listed_at_once(tmp_path: Path) -> None:
+    files = _retainer("  cycle: {block: 2026-02-01}\n  pools:\n    a: {cap_hours: 1, overflow_to: z}\n"
+                      "    b: {cap_hours: 1, overflow_to: b}\n  rollover: {max_hours: 5}\n")
+    found = sorted(m.split(": ")[1] for m in problems(tmp_path, files))
+    assert found == ["retainer.pools.a.overflow_to", "retainer.pools.b.overflow_to", "retainer.rollover"]
+
+
+def test_a_circle_of_overflows_is_one_error_not_one_per_pool(tmp_path: Path) -> None:
+    files = _retainer("  cycle: {monthly: 2026-01-01}\n  pools:\n    a: {cap_hours: 1, overflow_to: b}\n"
+                      "    b: {cap_hours: 1, overflow_to: a}\n")
+    assert len(problems(tmp_path, files)) == 1
+
+
+def test_the_retainer_keys_load(tmp_path: Path) -> None:
+    files = _retainer(
+        "  cycle: {monthly: 2026-01-15}\n"
+        "  pools:\n"
+        "    reactive: {label: Reactive support, cap_hours: 20, overflow_to: prepaid}\n"
+        "    prepaid: {label: Prepaid block, cap_hours: 40, resets: never}\n"
+        "    backups: {label: Backup monitoring, tracked: false}\n"
+        "  rollover: {max_hours: 5}\n"
+        "  overage_policy: Billed at the standard rate.\n"
+    )
+    retainer = load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"}).clients["acme"].retainer
+    assert retainer.rollover is not None and str(retainer.rollover.max_hours) == "5"
+    assert [(n, p.overflow_to, p.tracked, retainer.resets(n), str(p.cap)) for n, p in retainer.pools.items()] == [
+        ("reactive", "prepaid", True, True, "20"), ("prepaid", None, True, False, "40"),
+        ("backups", None, False, True, "0")]
+    assert (retainer.cycle.kind, retainer.cycle.resets) == ("monthly", True)
+
+
+def test_a_block_loads_and_never_resets(tmp_path: Path) -> None:
+    files = _retainer("  cycle: {block: 2026-02-01}\n  pools: {hours: {cap_hours: 40}}\n")
+    retainer = load_config(write(tmp_path, {**GOOD, **files}), environ={"TOKEN": "x"}).clients["acme"].retainer
+    assert (retainer.cycle.kind, retainer.cycle.resets, retainer.resets("hours")) == ("block", False, False)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncd.config import CycleConfig, RetainerConfig
-from syncd.ledger import build_statement, cycle_containing, history_start, reconcile_window
+from syncd.ledger import build_statement, cycle_containing, history_start, read_from, reconcile_window
 from syncd.models import Adjustment, Line, PastCycle, SourceFreshness
 
 TZ = "America/Chicago"
@@ -105,6 +105,30 @@ def test_history_start(kind: str, anchor: str, today: str, cycles: int, expected
     assert history_start(cyc(kind, anchor), TZ, d(today), cycles) == d(expected)
 
 
+def test_a_blocks_history_starts_at_the_block() -> None:
+    assert history_start(cyc("block", "2025-06-10"), TZ, d("2026-03-20")) == d("2025-06-10")
+
+
+def test_a_block_is_one_cycle_with_no_end() -> None:
+    cycle = cycle_containing(d("2029-01-01"), cyc("block", "2025-06-10"), TZ)
+    assert (cycle.start, cycle.end, cycle.resets_on) == (d("2025-06-10"), None, None)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        pytest.param({}, "2025-03-01", id="twelve-cycles"),
+        pytest.param({"rollover": {"max_hours": 2}}, "2025-02-01", id="rollover-needs-one-more"),
+        pytest.param({"cycle": {"monthly": "2021-05-01"},
+                      "pools": {"a": {"cap_hours": 1}, "b": {"cap_hours": 9, "resets": "never"}}},
+                     "2021-05-01", id="never-resetting-pool-from-the-anchor"),
+        pytest.param({"cycle": {"block": "2020-01-01"}}, "2020-01-01", id="block"),
+    ],
+)
+def test_read_from(overrides: dict[str, Any], expected: str) -> None:
+    assert read_from(retainer(**overrides), TZ, d("2026-03-20")) == d(expected)
+
+
 def test_history_start_defaults_to_twelve_cycles() -> None:
     assert history_start(cyc("monthly", "2026-01-01"), TZ, d("2026-03-20")) == d("2025-03-01")
 
@@ -115,6 +139,9 @@ def test_history_start_defaults_to_twelve_cycles() -> None:
         pytest.param("monthly", "2026-01-15", "2026-03-20", ("2026-02-15", "2026-03-20"), id="monthly"),
         pytest.param("monthly", "2026-01-31", "2026-03-31", ("2026-02-28", "2026-03-31"), id="clamped"),
         pytest.param("quarterly", "2026-01-01", "2026-01-01", ("2025-10-01", "2026-01-01"), id="first-day"),
+        # Every deletion since a block's start changes its balance.
+        pytest.param("block", "2025-06-10", "2026-03-20", ("2025-06-10", "2026-03-20"), id="block"),
+        pytest.param("block", "2026-06-10", "2026-03-20", ("2026-03-20", "2026-03-20"), id="block-not-started"),
     ],
 )
 def test_reconcile_window(kind: str, anchor: str, today: str, expected: tuple[str, str]) -> None:

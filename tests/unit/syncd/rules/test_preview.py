@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from datetime import UTC, date, datetime
 from decimal import Decimal as D
 from pathlib import Path
@@ -185,3 +187,18 @@ def test_cli_preview_still_runs_when_a_rule_test_fails_and_says_so(config: Confi
     assert f"warning: {rules}:7: tests[0]: rule test 'wrong' fails: expected a line, but rule 'no travel'" \
         in result.output
     assert "✗ dropped by rule 'no travel' (standard)" in result.output
+
+
+def test_explain_and_preview_of_a_prepaid_block(config: Config, store: Store) -> None:
+    retainer = config.clients["acme"].retainer.model_copy(update={
+        "cycle": config.clients["acme"].retainer.cycle.model_validate({"block": "2026-03-01"})})
+    client = dataclasses.replace(config.clients["acme"], retainer=retainer)
+    blocked = dataclasses.replace(config, clients={"acme": client})
+    assert select_cycle(client, "previous", NOW) == select_cycle(client, "current", NOW)
+    run = run_client(blocked, store, "acme", now=NOW)
+    assert run.statement.cycle.end is None
+    explained = explain_lines(run)
+    assert explained[1] == "Cycle prepaid block from 2026-03-01 (America/New_York), never resets"
+    assert preview_lines(run)[0] == "Preview of Acme Dental (acme), cycle prepaid block from 2026-03-01 (America/New_York)"
+    # Every entry since the block started is in it: last cycle's line of 2 March too.
+    assert any(line.source == ("hv", "90") for line in run.statement.lines)
