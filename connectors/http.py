@@ -183,7 +183,7 @@ class Funnel:
         self._rate_limit_statuses = frozenset(rate_limit_statuses)
         self._retry_after_headers = tuple(retry_after_headers)
         self._quota_headers = (quota_remaining_header, quota_resets_header)
-        self._monotonic = monotonic
+        self.monotonic = monotonic
         self._attempts = attempts
         self._max_retry_wait = max_retry_wait
         self._sleep = sleep
@@ -265,7 +265,7 @@ class Funnel:
         remaining = _count(response.headers.get(remaining_header)) if remaining_header else None
         resets = retry_after_of(response, (resets_header,)) if resets_header else None
         if remaining is not None or resets is not None:
-            self.quota = VendorQuota(remaining, resets, self._monotonic())
+            self.quota = VendorQuota(remaining, resets, self.monotonic())
 
     def _retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, RateLimited):
