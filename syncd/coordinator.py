@@ -344,6 +344,43 @@ class Coordinator:
         await asyncio.to_thread(self.store.mark_reconciled, account, now=now)
         return len(listed)
 
+    # --- pushed changes -----------------------------------------------------------------
+
+    def connector(self, account: str) -> Connector:
+        """The account's connector: a push receiver reads events with its cached names."""
+        return self._accounts[account].connector
+
+    async def apply_pushed(self, account: str, pushed: list[TimeEntry]) -> set[str]:
+        """Apply entries a vendor pushed (no request sent) and republish the clients they change.
+
+        Deliveries come twice and out of order: an entry older than the copy we hold is
+        ignored, and one we already hold unchanged changes nothing.
+        """
+        held = await asyncio.to_thread(self.store.updated_at_of, account, [e.vendor_id for e in pushed])
+        newer = [e for e in pushed if e.vendor_id not in held or e.updated_at >= held[e.vendor_id]]
+        if not newer:
+            return set()
+        applied = await asyncio.to_thread(self.store.apply_entries, account, newer, now=self.clock())
+        touched = applied.clients & set(self.config.clients)
+        await self._republish(touched)
+        return touched
+
+    async def confirm_deleted(self, account: str, vendor_ids: set[str]) -> set[str]:
+        """Mark deleted the entries the vendor, asked one by one, no longer has; republish."""
+        connector = self._accounts[account].connector
+        entry_gone = getattr(connector, "entry_gone", None)
+        if entry_gone is None or not vendor_ids:
+            return set()
+        before = connector.http.requests
+        gone = {v for v in sorted(vendor_ids) if await entry_gone(v)}
+        self._accounts[account].budget.spent(self.clock(), connector.http.requests - before, "poll")
+        if not gone:
+            return set()
+        applied = await asyncio.to_thread(self.store.mark_deleted, account, gone, now=self.clock())
+        touched = applied.clients & set(self.config.clients)
+        await self._republish(touched)
+        return touched
+
     # --- clients ---------------------------------------------------------------------
 
     async def refresh_client(self, client_key: str, *, max_age: float = 5.0) -> Published:
