@@ -360,10 +360,8 @@ class Coordinator:
         newer = [e for e in pushed if e.vendor_id not in held or e.updated_at >= held[e.vendor_id]]
         if not newer:
             return set()
-        applied = await asyncio.to_thread(self.store.apply_entries, account, newer, now=self.clock())
-        touched = applied.clients & set(self.config.clients)
-        await self._republish(touched)
-        return touched
+        return await self._republish_applied(
+            await asyncio.to_thread(self.store.apply_entries, account, newer, now=self.clock()))
 
     async def confirm_deleted(self, account: str, vendor_ids: set[str]) -> set[str]:
         """Mark deleted the entries the vendor, asked one by one, no longer has; republish."""
@@ -373,10 +371,13 @@ class Coordinator:
             return set()
         before = connector.http.requests
         gone = {v for v in sorted(vendor_ids) if await entry_gone(v)}
-        self._accounts[account].budget.spent(self.clock(), connector.http.requests - before, "poll")
+        self._accounts[account].budget.spent(self.clock(), connector.http.requests - before, "confirm")
         if not gone:
             return set()
-        applied = await asyncio.to_thread(self.store.mark_deleted, account, gone, now=self.clock())
+        return await self._republish_applied(
+            await asyncio.to_thread(self.store.mark_deleted, account, gone, now=self.clock()))
+
+    async def _republish_applied(self, applied: Applied) -> set[str]:
         touched = applied.clients & set(self.config.clients)
         await self._republish(touched)
         return touched

@@ -117,14 +117,15 @@ class AccountBudget:
         return max(times)
 
     def spent(self, at: datetime, requests: int, kind: str) -> None:
-        """Record what one poll or reconcile cost; the next one is expected to cost alike."""
+        """Record what a poll, a reconcile or another ``kind`` of request cost; the next poll
+        or reconcile is expected to cost what the last one did."""
         self._refill(at)
         if requests > 0:
             self._spent.append((at, requests, kind))
             self.tokens -= requests
         if kind == "reconcile":
             self.reconcile_cost = max(1, requests)
-        else:
+        elif kind == "poll":
             self.poll_cost = max(1, requests)
 
     def _refill(self, now: datetime) -> None:
