@@ -33,6 +33,11 @@ class AccountSettings(BaseModel):
     reconcile_every: Interval = Field(
         default=3600, description="How often the open cycles are re-listed to catch deletions."
     )
+    hourly_budget: int | None = Field(
+        default=None, ge=1,
+        description="Requests an hour syncd may send this account, however many clients read it; by "
+                    "default the vendor's limit less a safety margin. Refreshes are stretched to fit.",
+    )
 
 
 class SourceSelector(BaseModel):

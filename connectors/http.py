@@ -8,9 +8,11 @@ every failure onto syncd's error vocabulary. Nothing above it sees an httpx exce
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -22,6 +24,18 @@ from tenacity.wait import wait_exponential_jitter
 from syncd.errors import AuthError, PayloadError, RateLimited, TransientError
 
 Sleep = Callable[[float], Awaitable[None]]
+
+RATE_LIMIT_STATUSES: frozenset[int] = frozenset({429})
+RETRY_AFTER_HEADERS: tuple[str, ...] = ("Retry-After",)
+
+
+@dataclass(frozen=True, slots=True)
+class VendorQuota:
+    """What the vendor said of its own allowance on its last answer (e.g. X-Toggl-Quota-Remaining)."""
+
+    remaining: int | None = None
+    resets_in: float | None = None
+    read_at: float | None = None  # the funnel's monotonic clock when it was read
 
 
 class RequestBudget:
@@ -84,6 +98,13 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, (when - now).total_seconds())
 
 
+def _count(value: str | None) -> int | None:
+    try:
+        return max(0, int(value.strip())) if value is not None else None
+    except ValueError:
+        return None
+
+
 def _snippet(response: httpx.Response) -> str:
     """A short, single-line excerpt of an error body for messages (never a header)."""
     try:
@@ -94,17 +115,36 @@ def _snippet(response: httpx.Response) -> str:
     return f": {text[:200]}" if text else ""
 
 
-def raise_for_status(response: httpx.Response, vendor: str) -> None:
-    """Map an HTTP status onto the error vocabulary; 2xx passes through."""
+def retry_after_of(response: httpx.Response, headers: Sequence[str] = RETRY_AFTER_HEADERS) -> float | None:
+    """The wait a response asks for: the first of ``headers`` that holds a readable value."""
+    for name in headers:
+        seconds = parse_retry_after(response.headers.get(name))
+        if seconds is not None and math.isfinite(seconds):
+            return seconds
+    return None
+
+
+def raise_for_status(
+    response: httpx.Response,
+    vendor: str,
+    *,
+    rate_limit_statuses: Collection[int] = RATE_LIMIT_STATUSES,
+    retry_after_headers: Sequence[str] = RETRY_AFTER_HEADERS,
+) -> None:
+    """Map an HTTP status onto the error vocabulary; 2xx passes through.
+
+    ``rate_limit_statuses`` are the answers that mean "slow down" for this vendor (Toggl's
+    spent quota is a 402), and ``retry_after_headers`` where it says for how long.
+    """
     status = response.status_code
     if 200 <= status < 300:
         return
     where = f"{vendor} {response.request.method} {response.request.url.path}"
+    if status in rate_limit_statuses:
+        retry_after = retry_after_of(response, retry_after_headers)
+        raise RateLimited(f"{where}: rate limited (HTTP {status})", retry_after=retry_after).with_status(status)
     if status in (401, 403):
         raise AuthError(f"{where}: credentials refused (HTTP {status}){_snippet(response)}").with_status(status)
-    if status == 429:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        raise RateLimited(f"{where}: rate limited (HTTP 429)", retry_after=retry_after).with_status(status)
     if status in (408, 425) or status >= 500:
         raise TransientError(f"{where}: vendor error (HTTP {status})").with_status(status)
     # Any other 4xx or an unexpected redirect means the request itself is wrong (a bad
@@ -129,11 +169,21 @@ class Funnel:
         max_retry_wait: float = 60.0,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
+        rate_limit_statuses: Collection[int] = RATE_LIMIT_STATUSES,
+        retry_after_headers: Sequence[str] = RETRY_AFTER_HEADERS,
+        quota_remaining_header: str | None = None,
+        quota_resets_header: str | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.vendor = vendor
         self.budget = budget
         self.requests = 0
         self.throttles = 0
+        self.quota = VendorQuota()
+        self._rate_limit_statuses = frozenset(rate_limit_statuses)
+        self._retry_after_headers = tuple(retry_after_headers)
+        self._quota_headers = (quota_remaining_header, quota_resets_header)
+        self.monotonic = monotonic
         self._attempts = attempts
         self._max_retry_wait = max_retry_wait
         self._sleep = sleep
@@ -197,8 +247,10 @@ class Funnel:
                 raise TransientError(f"{self.vendor} {method}: {type(err).__name__}") from err
             finally:
                 self.requests += 1
+        self._read_quota(response)
         try:
-            raise_for_status(response, self.vendor)
+            raise_for_status(response, self.vendor, rate_limit_statuses=self._rate_limit_statuses,
+                             retry_after_headers=self._retry_after_headers)
         except RateLimited as err:
             self.throttles += 1
             # A short hint is waited out here, so hold back every other request of the
@@ -207,6 +259,13 @@ class Funnel:
                 self.budget.pause(err.retry_after)
             raise
         return response
+
+    def _read_quota(self, response: httpx.Response) -> None:
+        remaining_header, resets_header = self._quota_headers
+        remaining = _count(response.headers.get(remaining_header)) if remaining_header else None
+        resets = retry_after_of(response, (resets_header,)) if resets_header else None
+        if remaining is not None or resets is not None:
+            self.quota = VendorQuota(remaining, resets, self.monotonic())
 
     def _retryable(self, exc: BaseException) -> bool:
         if isinstance(exc, RateLimited):

@@ -61,6 +61,7 @@ def open_connector(
         max_concurrency=budget.max_concurrency,
         transport=transport,
         sleep=sleep,
+        monotonic=monotonic,
         **cls.http_options(settings),
     )
     return cls(name, settings, routes, http, default_timezone=default_timezone)

@@ -21,6 +21,7 @@ from syncd.alerts import AlertPolicy, crossed_thresholds, low_balance_alert, sou
 from syncd.config import ClientSpec, Config
 from syncd.errors import AuthError, ConnectorError, RateLimited
 from syncd.ledger import build_statement, read_from, reconcile_window
+from syncd.quota import AccountBudget, Decision, hourly, next_run_after
 from syncd.models import SourceFreshness, Statement, TimeEntry
 from syncd.rules.engine import CompiledRules, RuleContext, apply_rules, compile_rules
 from syncd.store import Applied, Store, SyncRun
@@ -53,12 +54,15 @@ class SyncOutcome:
     touched: set[str] = field(default_factory=set)
     skipped: bool = False
     error: ConnectorError | None = None
+    deferred: bool = False  # skipped because the account's hourly budget would not stretch to it
 
 
 @dataclass
 class _Account:
     connector: Connector
     display_name: str
+    budget: AccountBudget
+    asked_every: float  # the shortest refresh among the account's clients
     inflight: asyncio.Task[SyncOutcome] | None = None
     last_success: datetime | None = None
     failing: str | None = None  # the error kind while failing
@@ -104,7 +108,9 @@ class Coordinator:
         for name, settings in config.accounts.items():
             routes = [ClientRoute(c.key, sel) for c, sel in config.clients_of(name)]
             connector = connector_factory(name, settings, routes, default_timezone=config.defaults.timezone)
-            self._accounts[name] = _Account(connector, connector.display_name)
+            per_hour = settings.hourly_budget or hourly(type(connector).budget_for(settings))
+            asked = min((c.refresh for c, _ in config.clients_of(name)), default=3600)
+            self._accounts[name] = _Account(connector, connector.display_name, AccountBudget(per_hour), asked)
         self._rules: dict[str, CompiledRules] = {
             key: compile_rules(config.rules_for(key)) for key in config.clients
         }
@@ -124,13 +130,17 @@ class Coordinator:
         return list(dict.fromkeys(s.account for s in self.config.clients[client_key].sources))
 
     async def sync_account(
-        self, account: str, *, max_age: float = 0.0, reconcile: bool | None = None, publish: bool = True
+        self, account: str, *, max_age: float = 0.0, reconcile: bool | None = None, publish: bool = True,
+        paced: bool = True,
     ) -> SyncOutcome:
         """Bring ``account`` up to date unless it synced in the last ``max_age`` seconds.
 
-        Concurrent calls share one fetch. ``reconcile`` True forces a re-list of the open
-        window (deletions), False skips it, None runs it when it is due. With ``publish``,
-        every client whose lines changed is republished at once.
+        Concurrent calls share one fetch. ``reconcile`` True asks for a re-list of the open
+        window (deletions), False skips it, None runs it when it is due; either way only
+        when the account's hourly budget leaves reconciles their share. With ``publish``,
+        every client whose lines changed is republished at once. A sync the hourly budget
+        cannot pay for now is deferred (``paced`` False, for a pushed change, skips only the
+        pacing, never the hour's ceiling).
         """
         state = self._accounts[account]
         if state.inflight is not None and not state.inflight.done():
@@ -142,11 +152,29 @@ class Coordinator:
             return SyncOutcome(account, ok=False, skipped=True)
         if max_age > 0 and await self._fresh_enough(account, state, now, max_age):
             return SyncOutcome(account, ok=True, skipped=True)
+        decision = state.budget.may_poll(now, paced=paced, vendor=state.connector.http.quota,
+                                         vendor_now=state.connector.http.monotonic())
+        self._note_budget(account, state, decision, paced)
+        if not decision.allowed:
+            return SyncOutcome(account, ok=True, skipped=True, deferred=True)
         state.inflight = asyncio.create_task(self._sync(account, state, reconcile, max_age), name=f"sync:{account}")
         outcome = await asyncio.shield(state.inflight)
         if publish and outcome.touched:
             await self._republish(outcome.touched)
         return outcome
+
+    def _note_budget(self, account: str, state: _Account, decision: Decision, paced: bool) -> None:
+        """Count a deferral; log once when refreshes start being stretched and once when they stop."""
+        budget = state.budget
+        if not decision.allowed:
+            events.refresh_deferred(account, decision.reason)
+            if not budget.stretched:
+                budget.stretched = True
+                events.refresh_stretched(account, budget.per_hour, state.asked_every,
+                                         max(budget.poll_interval, state.asked_every))
+        elif paced and budget.stretched and budget.poll_interval <= state.asked_every:
+            budget.stretched = False
+            events.refresh_restored(account, budget.per_hour, state.asked_every)
 
     async def _fresh_enough(self, account: str, state: _Account, now: datetime, max_age: float) -> bool:
         last = state.last_success
@@ -174,7 +202,8 @@ class Coordinator:
         started = self.clock()
         applied, error = await self._step(account, "poll", self._poll)
         relists = self._accounts[account].connector.lists_window
-        if error is None and relists and (reconcile or (reconcile is None and await self._reconcile_due(account, started))):
+        wanted = relists and (reconcile or (reconcile is None and await self._reconcile_due(account, started)))
+        if error is None and wanted and state.budget.may_reconcile(self.clock()):
             more, error = await self._step(account, "reconcile", self._reconcile)
             applied |= more
         touched = applied.clients & set(self.config.clients)
@@ -233,6 +262,7 @@ class Coordinator:
         run = SyncRun(account, kind, started, self.clock(), "ok" if error is None else error.kind,
                       connector.http.requests - before, fetched, applied.changed,
                       None if error is None else str(error))
+        self._accounts[account].budget.spent(started, run.requests, kind)
         await asyncio.to_thread(self.store.record_run, run)
         events.sync_finished(run, clients=len(applied.clients & set(self.config.clients)))
         return applied, error
@@ -325,6 +355,44 @@ class Coordinator:
         await asyncio.to_thread(self.store.mark_reconciled, account, now=now)
         return len(listed)
 
+    # --- pushed changes -----------------------------------------------------------------
+
+    def connector(self, account: str) -> Connector:
+        """The account's connector: a push receiver reads events with its cached names."""
+        return self._accounts[account].connector
+
+    async def apply_pushed(self, account: str, pushed: list[TimeEntry]) -> set[str]:
+        """Apply entries a vendor pushed (no request sent) and republish the clients they change.
+
+        Deliveries come twice and out of order: an entry older than the copy we hold is
+        ignored, and one we already hold unchanged changes nothing.
+        """
+        held = await asyncio.to_thread(self.store.updated_at_of, account, [e.vendor_id for e in pushed])
+        newer = [e for e in pushed if e.vendor_id not in held or e.updated_at >= held[e.vendor_id]]
+        if not newer:
+            return set()
+        return await self._republish_applied(
+            await asyncio.to_thread(self.store.apply_entries, account, newer, now=self.clock()))
+
+    async def confirm_deleted(self, account: str, vendor_ids: set[str]) -> set[str]:
+        """Mark deleted the entries the vendor, asked one by one, no longer has; republish."""
+        connector = self._accounts[account].connector
+        entry_gone = getattr(connector, "entry_gone", None)
+        if entry_gone is None or not vendor_ids:
+            return set()
+        before = connector.http.requests
+        gone = {v for v in sorted(vendor_ids) if await entry_gone(v)}
+        self._accounts[account].budget.spent(self.clock(), connector.http.requests - before, "confirm")
+        if not gone:
+            return set()
+        return await self._republish_applied(
+            await asyncio.to_thread(self.store.mark_deleted, account, gone, now=self.clock()))
+
+    async def _republish_applied(self, applied: Applied) -> set[str]:
+        touched = applied.clients & set(self.config.clients)
+        await self._republish(touched)
+        return touched
+
     # --- clients ---------------------------------------------------------------------
 
     async def refresh_client(self, client_key: str, *, max_age: float = 5.0) -> Published:
@@ -360,7 +428,21 @@ class Coordinator:
                 stale = True
         return sources, stale
 
-    def statement(self, client_key: str, *, now: datetime | None = None) -> Statement:
+    def next_update_by(self, client_key: str, now: datetime) -> datetime:
+        """When the client's page will next hold newly read data: its next refresh at which
+        every account it reads may be polled (the hourly budget, a vendor's wait) again."""
+        client = self.config.clients[client_key]
+        ready = now
+        for account in self.accounts_of(client_key):
+            state = self._accounts[account]
+            http = state.connector.http
+            ready = max(ready, state.budget.next_poll_at(now, vendor=http.quota, vendor_now=http.monotonic()))
+            if state.not_before is not None:
+                ready = max(ready, state.not_before)
+        return next_run_after(now, client.refresh, ready)
+
+    def statement(self, client_key: str, *, now: datetime | None = None,
+                  next_update_by: datetime | None = None) -> Statement:
         """Build a client's statement from the store (no I/O beyond the database)."""
         now = now or self.clock()
         client = self.config.clients[client_key]
@@ -381,7 +463,7 @@ class Coordinator:
             timezone=client.timezone,
             now=now,
             sources=sources,
-            next_update_by=now + timedelta(seconds=client.refresh),
+            next_update_by=next_update_by or now + timedelta(seconds=client.refresh),
             stale=stale,
             locale=client.locale,
         )
@@ -389,7 +471,9 @@ class Coordinator:
     async def publish_client(self, client_key: str) -> Published:
         """Render the client's page from the store and write it; unchanged bytes stay as they are."""
         now = self.clock()
-        statement = await asyncio.to_thread(self.statement, client_key, now=now)
+        # Read here, in the loop that owns the budgets, not in the worker thread.
+        next_update = self.next_update_by(client_key, now)
+        statement = await asyncio.to_thread(self.statement, client_key, now=now, next_update_by=next_update)
         files = render(statement)
         token = await asyncio.to_thread(self.store.token_for, client_key, now=now)
         changed = await asyncio.to_thread(self.sink.write, token, files)
@@ -419,4 +503,5 @@ class Coordinator:
     def account_state(self, account: str) -> dict[str, Any]:
         """In-memory state of an account, for diagnostics and tests."""
         state = self._accounts[account]
-        return {"failing": state.failing, "not_before": state.not_before, "last_success": state.last_success}
+        return {"failing": state.failing, "not_before": state.not_before, "last_success": state.last_success,
+                "budget": state.budget}

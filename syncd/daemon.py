@@ -16,6 +16,7 @@ from publisher.sinks import DirectorySink, Sink
 from syncd.config import Config, load_config
 from syncd.coordinator import Coordinator
 from syncd.errors import ConfigError
+from syncd.push import PushReceiver
 from syncd.reloader import Reloader
 from syncd.scheduler import schedule_jobs
 from syncd.serving import AppServer
@@ -96,7 +97,8 @@ async def run_daemon(
         return True, "ready"
 
     token = settings.metrics_token.get_secret_value() if settings.metrics_token else None
-    app = create_app(settings.publish_dir, readiness=readiness, metrics_token=token)
+    push = PushReceiver(lambda: current)  # follows reloads: it always asks for the current coordinator
+    app = create_app(settings.publish_dir, readiness=readiness, metrics_token=token, push=push)
     watching: asyncio.Task[None] | None = None
     try:
         async with AppServer(app, settings.http_host, settings.http_port) as server:
@@ -118,6 +120,7 @@ async def run_daemon(
                 await watching
         if scheduler.running:
             scheduler.shutdown(wait=False)
+        await push.aclose()
         await current.aclose()
         await asyncio.to_thread(store.close)
         for sig in handlers:

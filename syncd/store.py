@@ -358,6 +358,17 @@ class Store:
                 conn.execute(stmt, updates)
         return Applied(len(inserts) + len(updates), touched)
 
+    def updated_at_of(self, account: str, vendor_ids: Iterable[str]) -> dict[str, datetime]:
+        """The vendor updated-at we hold for each of these entries (ones we do not hold are absent)."""
+        ids = list(vendor_ids)
+        found: dict[str, datetime] = {}
+        with self.engine.connect() as conn:
+            for i in range(0, len(ids), _CHUNK):
+                rows = conn.execute(select(entries.c.vendor_id, entries.c.updated_at).where(
+                    entries.c.account == account, entries.c.vendor_id.in_(ids[i : i + _CHUNK])))
+                found.update({r.vendor_id: r.updated_at for r in rows})
+        return found
+
     def mark_deleted(self, account: str, vendor_ids: Iterable[str], *, now: datetime) -> Applied:
         """Mark entries deleted (a vendor tombstone or a reconcile)."""
         ids = list(vendor_ids)

@@ -9,16 +9,22 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from publisher.render import PAGE_CSP
+
+if TYPE_CHECKING:
+    from syncd.push import PushReceiver
+
+MAX_PUSH_BODY = 256 * 1024  # a Toggl event or a CW callback is a few KiB; Halo batches stay far below
 
 TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 FILES = {
@@ -107,6 +113,52 @@ class MissLimiter:
             self._misses.popitem(last=False)
 
 
+class TooLarge(Exception):
+    """A pushed body past MAX_PUSH_BODY."""
+
+
+async def read_limited(request: Request, limit: int = MAX_PUSH_BODY) -> bytes:
+    """The raw body, refused past ``limit`` bytes before more than that is read."""
+    declared = request.headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise TooLarge
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise TooLarge
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def push_routes(push: PushReceiver) -> list[Route]:
+    """POST routes for vendor pushes; each answers 4xx and changes nothing unless authenticated."""
+
+    async def receive(request: Request) -> Response:
+        try:
+            body = await read_limited(request)
+        except TooLarge:
+            return PlainTextResponse("Body too large\n", status_code=413)
+        vendor, account = request.path_params["vendor"], request.path_params["account"]
+        key = request.path_params.get("key")
+        if vendor == "toggl" and key is None:
+            answer = await push.toggl(account, body, request.headers)
+        elif vendor == "halopsa" and key is None:
+            answer = await push.halopsa(account, body, request.headers)
+        elif vendor == "connectwise" and key is not None:
+            answer = await push.connectwise(account, key, body)
+        else:
+            return NOT_FOUND
+        if answer.body is not None:
+            return JSONResponse(answer.body, status_code=answer.status)
+        return Response(status_code=answer.status)
+
+    return [
+        Route("/webhooks/{vendor}/{account}", receive, methods=["POST"]),
+        Route("/webhooks/{vendor}/{account}/{key}", receive, methods=["POST"]),
+    ]
+
+
 def _always_ready() -> tuple[bool, str]:
     return True, "ready"
 
@@ -117,8 +169,10 @@ def create_app(
     readiness: Callable[[], tuple[bool, str]] = _always_ready,
     metrics_token: str | None = None,
     limiter: MissLimiter | None = None,
+    push: PushReceiver | None = None,
 ) -> ASGIApp:
     """The page server over ``publish_dir``; ``readiness`` says whether it is ready, and how.
+    With ``push``, it also receives vendor webhooks and callbacks under /webhooks/.
 
     /metrics names accounts and clients, so it is no public index: it answers loopback
     callers, or callers presenting ``metrics_token`` as a Bearer token, and 404s the rest.
@@ -190,6 +244,7 @@ def create_app(
             Route("/healthz", healthz, methods=methods),
             Route("/readyz", readyz, methods=methods),
             Route("/metrics", metrics, methods=methods),
+            *(push_routes(push) if push is not None else []),
         ],
         exception_handlers={404: not_found},
     )

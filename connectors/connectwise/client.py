@@ -93,6 +93,11 @@ class ConnectWiseSettings(AccountSettings):
         default=("Travel", "Drive Time"),
         description="Work type or work role names that mean travel (ConnectWise has no travel field).",
     )
+    callback_key: SecretStr | None = Field(
+        default=None, min_length=16,
+        description="A random string of your own, put in the callback URL (/webhooks/connectwise/<account>/<key>); "
+                    "give it as ${ENV_VAR}. Callbacks are refused while it is unset.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -300,6 +305,23 @@ class ConnectWiseConnector(Connector):
             self._codebase = parse_codebase(body.get("Codebase"))
         except ValueError as err:
             raise PayloadError(f"ConnectWise PSA /login/companyinfo: {err}") from err
+
+    async def entry_gone(self, vendor_id: str) -> bool:
+        """Whether ConnectWise no longer has this time entry (``GET /time/entries/{id}`` is 404).
+
+        A "deleted" callback is only a claim (its signature check needs a key round trip CW
+        documents elsewhere), so the entity is asked for rather than the body believed.
+        """
+        if not vendor_id.isdigit():
+            return False
+        codebase = await self._current_codebase()
+        try:
+            await self.http.get_json(f"{self._entries_path(codebase)}/{vendor_id}")
+        except PayloadError as err:
+            if err.status == 404:
+                return True
+            raise
+        return False
 
     @staticmethod
     def _entries_path(codebase: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bisect
+import json
 import math
 import random
 import re
@@ -15,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, URL
 from starlette.middleware import Middleware
@@ -22,6 +24,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from connectors.sandbox_push import deliver
 
 # Sources (see shared/research/vendor-apis.md §1, ConnectWise):
 #   TimeEntry fields: ai-connor/connectwise model_time_entry.go (spec 2025.8), djcw
@@ -285,6 +289,9 @@ class ConnectWiseSandbox:
         # The last requests' targets ("path?query"), so tests can see what a connector asked.
         self.recent: deque[str] = deque(maxlen=50)
         self.entries: dict[int, dict[str, Any]] = {}
+        # Time callbacks queued by add/edit/delete, for a test to deliver (or drop).
+        self.callbacks: list[dict[str, Any]] = []
+        self._next_message = 0x3A41_0000
         self._next_id = 1_500_001
         self._next_ticket = 48_001
         # Sorted (epoch, id) indexes, so lastUpdated and timeStart bounds are bisects.
@@ -443,6 +450,7 @@ class ConnectWiseSandbox:
             charge=("ServiceTicket", ticket_id), status=status, entered=now, updated=now,
         )
         self._store(entry)
+        self._callback("added", entry)
         return entry
 
     def edit_entry(self, entry_id: int, **changes: Any) -> dict[str, Any]:
@@ -490,12 +498,36 @@ class ConnectWiseSandbox:
         entry["_info"] = {**entry["_info"], "lastUpdated": _iso(now), "updatedBy": entry["member"]["identifier"]}
         self._unindex(entry_id)
         self._index(entry_id)
+        self._callback("updated", entry)
         return entry
 
     def delete_entry(self, entry_id: int) -> None:
         """Remove an entry; CW keeps no tombstone in /time/entries, so it simply stops being listed."""
         self._unindex(entry_id)
-        del self.entries[entry_id]
+        self._callback("deleted", self.entries.pop(entry_id))
+
+    # ----------------------------------------------------------------- callbacks
+
+    def callback_event(self, action: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """A Time callback as ConnectWise posts it: ``ID``, ``Action``, ``Type`` and the entity as a
+        JSON string in ``Entity`` (djcw views.py and tests/test_views.py; CW "PSA Callbacks")."""
+        self._next_message += 1
+        return {
+            "MessageId": f"{self._next_message:08x}-5c2e-4b7d-9a1f-0c3e2d1b4a59", "FromUrl": self.site,
+            "CompanyId": self.company, "MemberId": "apiuser", "Action": action, "Type": "time",
+            "ID": entry["id"], "ProductInstanceId": None, "PartnerId": None,
+            "Entity": json.dumps(entry, separators=(",", ":")), "Metadata": {"key_url": None},
+            "CallbackObjectRecId": entry["id"],
+        }
+
+    async def send_callback(self, target: str | ASGIApp, event: dict[str, Any], *, path: str = "/") -> httpx.Response:
+        """POST one callback to ``target`` (a URL, or an ASGI app at ``path``, the key inside it)."""
+        self.counters["callbacks_sent"] += 1
+        body = json.dumps(event, separators=(",", ":")).encode("utf-8")
+        return await deliver(target, body, {"Content-Type": "application/json"}, path=path)
+
+    def _callback(self, action: str, entry: dict[str, Any]) -> None:
+        self.callbacks.append(self.callback_event(action, entry))
 
     def seed(self, *, seed: int = 7, days: int = 60, per_day: int = 14, now: datetime | None = None) -> None:
         """Add a realistic, deterministic history: ``days`` days up to ``now``, ~``per_day`` entries a weekday.

@@ -63,6 +63,15 @@ class HaloSettings(AccountSettings):
     requests_per_5min: int = Field(
         default=250, ge=1, le=300, description="Our share of hosted Halo's 300 requests per rolling 5 minutes."
     )
+    # Halo's outbound webhooks authenticate with Basic auth or a Bearer token (its webhook
+    # settings: authentication type None / Basic / Bearer / API key / certificate; the API
+    # key's header name was not found documented, so only Basic and Bearer are accepted).
+    webhook_username: str | None = Field(
+        default=None, min_length=1, description="The Basic auth user name set on the Halo webhook.")
+    webhook_password: SecretStr | None = Field(
+        default=None, min_length=16, description="The Basic auth password set on the Halo webhook; ${ENV_VAR}.")
+    webhook_token: SecretStr | None = Field(
+        default=None, min_length=16, description="The Bearer token set on the Halo webhook; ${ENV_VAR}.")
 
     @model_validator(mode="before")
     @classmethod
@@ -76,6 +85,8 @@ class HaloSettings(AccountSettings):
     def _somewhere(self) -> HaloSettings:
         if not self.base_url:
             raise ValueError("give tenant (hosted Halo) or base_url (self-hosted Halo, a proxy or a sandbox)")
+        if (self.webhook_username is None) != (self.webhook_password is None):
+            raise ValueError("give webhook_username and webhook_password together")
         return self
 
     @field_validator("base_url", "auth_url")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import bisect
 import json
 import random
@@ -14,6 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from urllib.parse import parse_qs
 
+import httpx
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -21,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from connectors.sandbox_push import deliver
 
 # Sources (shared/research/vendor-apis.md §3, HaloPSA):
 #   token: POST {auth}/token?tenant=…, form grant_type=client_credentials&client_id&client_secret&scope=all;
@@ -235,6 +239,7 @@ class HaloSandbox:
         self._ticket_lu: dict[int, float] = {}  # ticket id → last update (epoch seconds)
         self._action_lu: dict[tuple[int, int], float] = {}
         self._next_ticket = 4101
+        self._next_delivery = 0x51C0_0000
         self._version = 0
         self._selections: dict[tuple[Any, ...], list[tuple[int, int]]] = {}
         self._selections_version = 0
@@ -393,6 +398,32 @@ class HaloSandbox:
         del self._action_lu[key]
         self._ticket_actions[ticket_id].remove(action_id)
         self._touch_ticket(ticket_id, self._now())
+
+    # ----------------------------------------------------------------- webhooks out
+
+    def webhook_event(self, ticket_id: int, action_id: int | None = None, *,
+                      event: str = "Action Added") -> dict[str, Any]:
+        """One outbound webhook delivery: the notification event and "the ticket and action
+        objects where applicable" (haloitsm.com guides, kbid 838). The envelope's key names
+        are not documented; the receiver must not rely on them, and syncd does not."""
+        self._next_delivery += 1
+        body: dict[str, Any] = {"id": f"{self._next_delivery:08x}-1f0e-4c39-8d6a-3a5b7c9e2f10", "event": event,
+                                "ticket": dict(self.tickets[ticket_id])}
+        if action_id is not None:
+            body["action"] = {k: v for k, v in self.actions[(ticket_id, action_id)].items() if not k.startswith("_")}
+        return body
+
+    async def send_webhook(self, target: str | ASGIApp, payload: Any, *, path: str = "/",
+                           basic: tuple[str, str] | None = None, bearer: str | None = None) -> httpx.Response:
+        """POST one delivery (or a batch: a list) to ``target`` with the webhook's authentication
+        (Halo webhook settings: None, Basic auth or a Bearer token among them)."""
+        headers = {"Content-Type": "application/json"}
+        if basic is not None:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode("ascii")
+        elif bearer is not None:
+            headers["Authorization"] = f"Bearer {bearer}"
+        self.counters["webhooks_sent"] += 1
+        return await deliver(target, json.dumps(payload, separators=(",", ":")).encode("utf-8"), headers, path=path)
 
     def move_ticket(self, ticket_id: int, client_id: int) -> None:
         """Log the ticket against another client: its actions move with it."""

@@ -7,7 +7,6 @@ import math
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterable, Iterator
 from contextlib import aclosing
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
@@ -16,6 +15,7 @@ import httpx
 from pydantic import Field, SecretStr, model_validator
 
 from connectors.base import AccountSettings, Budget, ClientRoute, Connector, SourceSelector
+from connectors.http import VendorQuota
 from connectors.toggl.normalize import (
     VENDOR,
     Conventions,
@@ -107,65 +107,19 @@ class TogglSelector(SourceSelector):
         return self
 
 
-@dataclass(frozen=True, slots=True)
-class Quota:
-    """What Toggl said of the hourly quota on its last answer."""
-
-    remaining: int | None = None
-    resets_in: float | None = None
-
-
-def read_quota(headers: httpx.Headers) -> Quota | None:
-    """The quota headers of a response, or None when it carries neither."""
-    remaining, resets = headers.get(QUOTA_REMAINING), headers.get(QUOTA_RESETS_IN)
-    if remaining is None and resets is None:
-        return None
-    return Quota(_int_or_none(remaining), _seconds_or_none(resets))
-
-
-def _int_or_none(value: str | None) -> int | None:
-    try:
-        return int(value.strip()) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _seconds_or_none(value: str | None) -> float | None:
-    try:
-        seconds = float(value.strip()) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
-
-
 class TogglAuth(httpx.Auth):
-    """HTTP Basic with ``{api_token}:api_token``, reading Toggl's quota headers on every answer.
-
-    Toggl answers a spent quota with HTTP 402, which the shared funnel would take for a
-    rejected request. Until the funnel can be told which statuses mean "slow down" and
-    which header carries the wait (a ``rate_limit_statuses`` / ``retry_after_headers``
-    option), this turns a 402 into the 429 + Retry-After the funnel already honours: a
-    short wait is slept off and retried, a long one defers the account's syncs. We send
-    no premium-only filter, so a 402 on these requests is the quota, not the plan.
-    """
+    """HTTP Basic with ``{api_token}:api_token``; the token never appears in a repr."""
 
     def __init__(self, api_token: SecretStr) -> None:
         credential = f"{api_token.get_secret_value()}:api_token".encode()
         self._header = "Basic " + base64.b64encode(credential).decode("ascii")
-        self.quota = Quota()
 
     def __repr__(self) -> str:
         return "TogglAuth(api_token=**********)"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         request.headers["Authorization"] = self._header
-        response = yield request
-        self.quota = read_quota(response.headers) or self.quota
-        if response.status_code == 402:
-            response.status_code = 429
-            resets = _seconds_or_none(response.headers.get(QUOTA_RESETS_IN))
-            if resets is not None:
-                response.headers["Retry-After"] = str(math.ceil(resets))
+        yield request
 
 
 def spans(start: date, end: date, days: int = MAX_SPAN_DAYS) -> Iterator[tuple[date, date]]:
@@ -200,6 +154,13 @@ class TogglConnector(Connector):
         return {
             "headers": {"User-Agent": settings.user_agent, "Accept": "application/json"},
             "auth": TogglAuth(settings.api_token),
+            # A spent quota is answered 402 with the wait in X-Toggl-Quota-Resets-In: the funnel
+            # waits a short one out and hands a long one to the coordinator. We send no
+            # premium-only filter, so a 402 on these requests is the quota, not the plan.
+            "rate_limit_statuses": (402, 429),
+            "retry_after_headers": (QUOTA_RESETS_IN, "Retry-After"),
+            "quota_remaining_header": QUOTA_REMAINING,
+            "quota_resets_header": QUOTA_RESETS_IN,
         }
 
     @classmethod
@@ -385,10 +346,9 @@ class TogglConnector(Connector):
         return Lookups(projects=self._projects, tags=self._tags, users=self._users)
 
     @property
-    def quota(self) -> Quota:
+    def quota(self) -> VendorQuota:
         """Toggl's last word on the hourly quota (X-Toggl-Quota-Remaining / -Resets-In)."""
-        auth = self.http.client.auth
-        return auth.quota if isinstance(auth, TogglAuth) else Quota()
+        return self.http.quota
 
     # ------------------------------------------------------------------ entries
 
@@ -472,4 +432,4 @@ def _project(item: Any) -> tuple[int, ProjectRef]:
     return item["id"], ProjectRef(name if isinstance(name, str) else None, client if isinstance(client, int) else None)
 
 
-__all__ = ["ClientRoute", "Quota", "TogglAuth", "TogglConnector", "TogglSelector", "TogglSettings"]
+__all__ = ["ClientRoute", "TogglAuth", "TogglConnector", "TogglSelector", "TogglSettings"]

@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connectors.sandbox_push import deliver
 from connectors.toggl.webhooks import SIGNATURE_HEADER, signature
 
 # Sources (see shared/research/vendor-apis.md, Toggl section):
@@ -459,11 +460,7 @@ class TogglSandbox:
         body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
         headers = {"Content-Type": "application/json", SIGNATURE_HEADER: self.sign(body, secret)}
         self.counters["webhooks_sent"] += 1
-        if isinstance(target, str):
-            async with httpx.AsyncClient(timeout=10.0) as http:
-                return await http.post(target, content=body, headers=headers)
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=target), base_url="http://receiver") as http:
-            return await http.post(path, content=body, headers=headers)
+        return await deliver(target, body, headers, path=path)
 
     def _event(self, action: str, entry: Mapping[str, Any]) -> None:
         self.events.append(self.event_envelope(action, entry))

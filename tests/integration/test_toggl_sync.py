@@ -183,14 +183,19 @@ async def test_a_poll_reads_changed_entries_50_a_page_and_stops_at_the_first_unc
     assert rig.store.count_entries("tracker") == held + changed
 
 
-async def test_the_hourly_budget_keeps_a_free_plan_under_its_quota(make_rig: RigFactory) -> None:
+async def test_the_hourly_budget_keeps_a_free_plan_under_its_quota_by_deferring_not_waiting(
+    make_rig: RigFactory,
+) -> None:
     rig: Rig = make_rig(plan="free")
     await backfill(rig)
-    for _ in range(40):
-        assert (await rig.coordinator.sync_account("tracker", reconcile=False)).ok
-        rig.clock.advance(seconds=5)
-    assert rig.sandbox.counters["402"] == 0
-    assert max(rig.sleeps.calls) > 3000  # the 28th request of the hour waited for the window
+    outcomes = []
+    for _ in range(40):  # asked every minute for 40 minutes: more than 27 an hour can pay for
+        outcomes.append(await rig.coordinator.sync_account("tracker", reconcile=False))
+        rig.clock.advance(seconds=60)
+    assert all(o.ok for o in outcomes)
+    assert rig.sandbox.counters["402"] == 0 and rig.sleeps.calls == []  # nothing sat waiting on a window
+    assert rig.requests() <= 27  # the plan's 30 less the safety margin, backfill included
+    assert any(o.deferred for o in outcomes) and any(not o.skipped for o in outcomes[1:])
     assert rig.connector().quota.remaining is not None and rig.connector().quota.remaining >= 3
 
 

@@ -225,3 +225,49 @@ async def test_walk_pages_reads_a_bare_array_body() -> None:
     pages = [p async for p in walk_pages(funnel(Sleeps()), "/list", params=None,
                                          paginator=LinkHeaderPaginator(), items_key=None)]
     assert pages == [[{"id": 1}]]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "headers", "answer", "error", "retry_after"),
+    [
+        pytest.param((429,), ("Retry-After",), httpx.Response(402), PayloadError, None, id="402-undeclared"),
+        pytest.param((402, 429), ("X-Quota-Resets-In", "Retry-After"),
+                     httpx.Response(402, headers={"X-Quota-Resets-In": "1187"}), RateLimited, 1187,
+                     id="402-declared-with-its-header"),
+        pytest.param((402, 429), ("X-Quota-Resets-In", "Retry-After"),
+                     httpx.Response(402, headers={"X-Quota-Resets-In": "soon", "Retry-After": "90"}),
+                     RateLimited, 90, id="unreadable-first-header-falls-through"),
+        pytest.param((402,), ("X-Quota-Resets-In",), httpx.Response(402), RateLimited, None, id="402-no-hint"),
+        pytest.param((402,), ("X-Quota-Resets-In",), httpx.Response(429, headers={"Retry-After": "5"}),
+                     PayloadError, None, id="429-not-declared-is-a-rejection"),
+    ],
+)
+@respx.mock
+async def test_a_vendor_declares_which_statuses_throttle_and_which_headers_say_how_long(
+    statuses: tuple[int, ...], headers: tuple[str, ...], answer: httpx.Response, error: type[Exception],
+    retry_after: float | None,
+) -> None:
+    respx.get(f"{BASE}/x").mock(return_value=answer)
+    http = funnel(Sleeps(), attempts=1, rate_limit_statuses=statuses, retry_after_headers=headers)
+    with pytest.raises(error) as caught:
+        await http.get_json("/x")
+    if isinstance(caught.value, RateLimited):
+        assert caught.value.retry_after == retry_after and http.throttles == 1
+
+
+@respx.mock
+async def test_the_vendors_quota_headers_are_read_from_every_answer_and_kept_until_the_next() -> None:
+    respx.get(f"{BASE}/x").mock(side_effect=[
+        httpx.Response(200, json={}, headers={"X-Quota-Remaining": "12", "X-Quota-Resets-In": "600"}),
+        httpx.Response(200, json={}),
+        httpx.Response(200, json={}, headers={"X-Quota-Remaining": "junk"}),
+    ])
+    ticks = iter([100.0, 200.0])
+    http = funnel(Sleeps(), quota_remaining_header="X-Quota-Remaining", quota_resets_header="X-Quota-Resets-In",
+                  monotonic=lambda: next(ticks))
+    await http.get_json("/x")
+    assert (http.quota.remaining, http.quota.resets_in, http.quota.read_at) == (12, 600.0, 100.0)
+    await http.get_json("/x")
+    assert http.quota.remaining == 12  # an answer without the headers says nothing new
+    await http.get_json("/x")
+    assert http.quota.remaining == 12
