@@ -9,6 +9,7 @@ import io
 import json
 from datetime import datetime
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
@@ -50,6 +51,12 @@ CSP_STYLE_HASH = "'sha256-" + base64.b64encode(hashlib.sha256(_CSS.encode()).dig
 PAGE_CSP = f"default-src 'none'; style-src {CSP_STYLE_HASH}; base-uri 'none'; form-action 'none'"
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def balance_schema() -> dict[str, Any]:
+    """The JSON Schema every balance.json validates against (publisher/schema/balance.schema.json)."""
+    text = resources.files(__package__).joinpath("schema", "balance.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
 
 
 def render(statement: Statement) -> dict[str, bytes]:

@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.render import CSP_STYLE_HASH, PAGE_CSP, balance_document, render
+from publisher.render import CSP_STYLE_HASH, CSV_HEADER, PAGE_CSP, balance_document, render
 from syncd.models import (
     Adjustment,
     Cycle,
@@ -77,6 +77,8 @@ def make_statement(**overrides: Any) -> Statement:
         "lines": (make_line(),),
         "sources": (SourceFreshness("ConnectWise", GENERATED - timedelta(minutes=5)),),
         "next_update_by": GENERATED + timedelta(minutes=15),
+        # British English: day-month dates and 24-hour times keep the expected texts short.
+        "locale": "en_GB",
     }
     fields.update(overrides)
     return Statement(**fields)
@@ -156,8 +158,8 @@ def test_internal_line_fields_never_reach_any_file(name: str) -> None:
 def test_json_document_has_the_schema_keys_in_order() -> None:
     doc = balance_document(multi_pool_statement())
     assert list(doc) == [
-        "schema", "client", "generated_at", "sources", "next_update_by", "stale", "cycle",
-        "pools", "totals", "adjustments", "lines", "history", "forecast", "notices",
+        "schema", "client", "locale", "generated_at", "sources", "next_update_by", "stale", "cycle",
+        "pools", "totals", "overage_policy", "adjustments", "lines", "history", "forecast", "notices",
     ]
     assert doc["schema"] == "syncd.balance/1"
     assert doc["client"] == "Acme Dental"
@@ -190,9 +192,10 @@ def test_json_hours_are_two_place_decimal_strings() -> None:
 
 def test_json_totals_are_the_sums_of_the_pools() -> None:
     doc = balance_document(multi_pool_statement())
-    for key in ("available", "used", "remaining", "over"):
+    for key in ("available", "used", "remaining", "over", "pending"):
         assert D(doc["totals"][key]) == sum(D(p[key]) for p in doc["pools"])
-    assert doc["totals"] == {"available": "40.00", "used": "12.75", "remaining": "28.75", "over": "1.50"}
+    assert doc["totals"] == {"available": "40.00", "used": "12.75", "remaining": "28.75", "over": "1.50",
+                             "pending": "0.00"}
 
 
 def test_json_pool_figures_follow_the_accounting_rules() -> None:
@@ -200,7 +203,8 @@ def test_json_pool_figures_follow_the_accounting_rules() -> None:
     assert reactive == {
         "name": "reactive", "label": "Reactive support", "cap": "20.00", "carried_in": "2.00",
         "adjustments": "10.00", "available": "32.00", "used": "3.25", "remaining": "28.75",
-        "over": "0.00", "percent_used": "10.2",
+        "over": "0.00", "percent_used": "10.2", "pending": "0.00", "tracked": True, "resets": True,
+        "overflow_to": None,
     }
     assert (scheduled["remaining"], scheduled["over"], scheduled["percent_used"]) == ("0.00", "1.50", "118.8")
 
@@ -225,15 +229,15 @@ def test_json_line_carries_exactly_the_published_fields() -> None:
     assert line == {
         "date": "2026-11-18", "description": "Late fix", "hours_logged": "1.38", "multiplier": "2",
         "hours_charged": "2.75", "pool": "reactive", "labels": ["After-hours ×2", "On-site"],
-        "balance_after": "28.75",
+        "balance_after": "28.75", "pending": False, "covered": False,
     }
 
 
 @pytest.mark.parametrize(("ticket", "expected_keys"), [
     (None, {"date", "description", "hours_logged", "multiplier", "hours_charged", "pool", "labels",
-            "balance_after"}),
+            "balance_after", "pending", "covered"}),
     ("#1201", {"date", "description", "hours_logged", "multiplier", "hours_charged", "pool", "labels",
-               "ticket_number", "balance_after"}),
+               "ticket_number", "balance_after", "pending", "covered"}),
 ])
 def test_json_ticket_number_is_present_only_when_the_line_has_one(
     ticket: str | None, expected_keys: set[str]
@@ -286,7 +290,8 @@ def test_json_file_is_indented_unescaped_utf8_with_a_trailing_newline() -> None:
 
 def test_csv_starts_with_a_bom_and_the_header() -> None:
     data = render(make_statement())["log.csv"]
-    header = b"date,description,hours_logged,multiplier,hours_charged,pool,labels,balance_after\r\n"
+    header = (b"date,description,hours_logged,multiplier,hours_charged,pool,labels,balance_after,"
+              b"ticket_number,pending,covered\r\n")
     assert data.startswith(b"\xef\xbb\xbf" + header)
 
 
@@ -294,7 +299,7 @@ def test_csv_has_one_row_per_line_newest_first_with_labels_joined() -> None:
     rows = csv_rows(multi_pool_statement())
     assert len(rows) == 1 + 3
     assert rows[1] == ["2026-11-18", "Late fix", "1.38", "2", "2.75", "Reactive support",
-                       "After-hours ×2; On-site", "28.75"]
+                       "After-hours ×2; On-site", "28.75", "", "", ""]
     assert [row[0] for row in rows[1:]] == ["2026-11-18", "2026-11-18", "2026-11-16"]
 
 
@@ -315,7 +320,7 @@ def test_csv_text_cells_that_start_a_formula_get_a_leading_quote(text: str, fiel
 
 def test_csv_negative_balance_stays_a_number() -> None:
     rows = csv_rows(make_statement(lines=(make_line(balance_after=D("-2.5")),)))
-    assert rows[1][-1] == "-2.50"
+    assert rows[1][CSV_HEADER.index("balance_after")] == "-2.50"
 
 
 @given(st.text(max_size=40))
@@ -341,7 +346,7 @@ def test_page_has_no_script_and_no_external_reference(build: Any) -> None:
 
 def test_page_has_privacy_meta_tags_viewport_and_language() -> None:
     text = page(make_statement())
-    assert text.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+    assert text.startswith("<!DOCTYPE html>\n<html lang=\"en-GB\">")
     assert '<meta name="robots" content="noindex, nofollow">' in text
     assert '<meta name="referrer" content="no-referrer">' in text
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text
@@ -391,7 +396,7 @@ def test_page_shows_each_pool_with_its_own_figures_when_there_are_several() -> N
 
 def test_page_progress_bars_have_text_equivalents() -> None:
     text = page(multi_pool_statement())
-    assert text.count('role="img"') == 3
+    assert text.count('class="bar" role="img"') == 3
     assert 'aria-label="118.8% of 8.00 h used"' in text
     assert "118.8% used" in text
 
@@ -420,7 +425,7 @@ def test_page_stale_banner_names_each_failing_source_and_keeps_the_figures() -> 
     banner = re.search(r'<div class="banner" role="status">(.*?)</div>', page(statement), re.S)
     assert banner is not None
     assert "may be out of date" in banner.group(1)
-    assert "Harvest: data last read 20 Nov 2026, 14:05 CST" in banner.group(1)
+    assert "Harvest: work after 20 Nov 2026, 14:05 CST may be missing" in banner.group(1)
     assert "ConnectWise" not in banner.group(1)
     assert "19.50 h remaining of 20.00 h" in page_text(statement)
 
@@ -478,14 +483,15 @@ def test_page_lists_notices_adjustments_forecast_and_past_cycles() -> None:
     assert "20 Nov 2026 · +10.00 h (Reactive support) · Authorized for the January cohort" in text
     assert "hours run out around 10 Dec 2026" in text
     newest = text.index("15 Oct 2026 – 14 Nov 2026 20.00 h 22.50 h 2.50 h over")
-    assert newest < text.index("15 Sep 2026 – 14 Oct 2026")
+    assert newest < text.index("15 Sept 2026 – 14 Oct 2026")  # British English writes "Sept"
 
 
 def test_page_sections_come_in_reading_order() -> None:
     statement = replace(multi_pool_statement(), stale=True)
     text = page_text(statement)
-    order = ["Acme Dental", "h remaining of 40.00 h", "By pool", "Cycle 15 Nov", "may be out of date",
-             "Notices", "Adjustments", "Work log", "Past cycles", "Updated at", "balance.json"]
+    order = ["Acme Dental", "may be out of date", "h remaining of 40.00 h", "Office closed", "By pool",
+             "Cycle 15 Nov", "Hours used over time", "Adjustments", "Work log", "Past cycles", "Updated at",
+             "balance.json"]
     positions = [text.index(marker) for marker in order]
     assert positions == sorted(positions)
 
