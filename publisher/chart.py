@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
 # The SVG's own coordinate space; the page scales it to its width.
 WIDTH, HEIGHT = 480, 200
@@ -125,7 +125,7 @@ def _ticks(peak: Decimal) -> tuple[list[Decimal], Decimal]:
     while True:
         for step in _STEPS:
             size = step * scale
-            count = -(-peak // size)
+            count = (peak / size).to_integral_value(rounding=ROUND_CEILING)
             if count <= _MAX_TICKS:
                 return [size * i for i in range(int(count) + 1)], size * count
         scale *= 10

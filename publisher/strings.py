@@ -65,8 +65,7 @@ ENGLISH: dict[str, str] = {
     "stale_since": "{source}: work after {through} may be missing",
     "stale_never": "{source}: no data read yet, so all of this period may be incomplete",
     "stale_pending_refresh": "The latest refresh has not completed yet.",
-    # notices and adjustments
-    "heading_notices": "Notices",
+    # adjustments
     "heading_adjustments": "Adjustments",
     "adjustment_hours": "{hours} h",
     # the work log
