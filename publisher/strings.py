@@ -53,7 +53,6 @@ ENGLISH: dict[str, str] = {
     "legend_forecast": "Forecast at the current pace",
     "legend_today": "Today",
     # the cycle
-    "heading_period": "Cycle",
     "cycle_range": "Cycle {start} – {last}",
     "block_since": "Prepaid block since {start}",
     "resets_on": "Resets on {date}",

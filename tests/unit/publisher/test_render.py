@@ -503,3 +503,158 @@ def test_the_logged_time_is_shown_when_rounding_alone_changed_the_charge() -> No
     assert "0.50 h logged 0.25 h" in text
     plain = make_line(hours_logged=D("1.00"), multiplier=D("1"), hours_charged=D("1.00"))
     assert "logged 1.00 h" not in page_text(make_statement(lines=(plain,)))
+
+
+# --- locale --------------------------------------------------------------------------------
+
+
+def test_page_defaults_to_english_with_the_locale_s_own_dates_and_times() -> None:
+    statement = replace(make_statement(), locale="en")
+    assert page(statement).startswith('<!DOCTYPE html>\n<html lang="en">')
+    text = page_text(statement)
+    assert "Cycle Nov 15, 2026 – Dec 14, 2026" in text
+    assert "Updated at Nov 21, 2026, 2:05 PM CST" in text  # a narrow no-break space before PM
+
+
+def test_page_in_german_has_german_words_figures_dates_and_lang() -> None:
+    statement = replace(multi_pool_statement(), locale="de_DE")
+    assert page(statement).startswith('<!DOCTYPE html>\n<html lang="de-DE">')
+    text = page_text(statement)
+    assert "28,75 h verbleibend von 40,00 h" in text
+    assert "Wird am 15.12.2026 zurückgesetzt" in text
+    assert "Arbeitsprotokoll" in text and "Work log" not in text
+
+
+def test_a_locale_without_a_translation_keeps_english_words_and_lang_with_its_own_figures() -> None:
+    statement = replace(multi_pool_statement(), locale="fr_FR")
+    assert page(statement).startswith('<!DOCTYPE html>\n<html lang="en">')
+    assert "28,75 h remaining of 40,00 h" in page_text(statement)
+
+
+# --- the top of the page -------------------------------------------------------------------
+
+
+def test_page_states_the_overage_with_the_agreement_s_policy() -> None:
+    statement = make_statement(pools=(make_pool(used=D("22.5")),), overage_policy="Billed at the standard rate.")
+    text = page_text(statement)
+    assert "2.50 h over the 20.00 h cap Overage: Billed at the standard rate." in text
+
+
+def test_page_shows_the_overage_policy_quietly_when_nothing_is_over() -> None:
+    text = page(make_statement(overage_policy="Billed at the standard rate."))
+    assert '<p class="muted">Overage: Billed at the standard rate.</p>' in text
+
+
+def test_page_shows_the_low_balance_notice_in_the_balance_card() -> None:
+    notice = "You have used 90% of your hours this cycle."
+    text = page(make_statement(notices=(notice,)))
+    card = text.split('aria-labelledby="balance-h"', 1)[1].split("</section>", 1)[0]
+    assert f'<p class="notice">{notice}</p>' in card
+
+
+def test_page_says_how_much_is_awaiting_approval_and_marks_those_lines() -> None:
+    statement = make_statement(
+        pools=(make_pool(used=D("2.00"), pending=D("1.50")),),
+        lines=(make_line(description="Printer swap", pending=True, hours_charged=D("1.50"), hours_logged=D("1.50")),
+               make_line(description="Password reset", date=date(2026, 11, 15))),
+    )
+    text = page_text(statement)
+    assert "1.50 h awaiting approval, may still change" in text
+    assert "Printer swap Pending approval" in text
+    assert "Password reset Pending approval" not in text
+
+
+def test_page_without_pending_work_says_nothing_about_approval() -> None:
+    assert "approval" not in page_text(make_statement())
+
+
+def test_a_prepaid_block_says_it_does_not_reset_and_since_when_it_runs() -> None:
+    statement = make_statement(cycle=Cycle(date(2026, 3, 1), None, "America/Chicago"))
+    text = page_text(statement)
+    assert "Hours in this block" in text
+    assert "Prepaid block since 1 Mar 2026" in text
+    assert "Prepaid block, does not reset" in text
+    assert "Resets on" not in text
+
+
+def test_flat_fee_work_is_shown_as_covered_and_left_out_of_the_figures() -> None:
+    statement = make_statement(
+        pools=(make_pool(), make_pool(name="backups", label="Backup monitoring", tracked=False, cap=D("0"),
+                                      used=D("3.00"))),
+        lines=(make_line(description="Restored a file", pool="backups", hours_charged=D("3.00"),
+                         hours_logged=D("3.00"), balance_after=None),
+               make_line(date=date(2026, 11, 15))),
+    )
+    text = page_text(statement)
+    assert "19.50 h remaining of 20.00 h" in text
+    assert "Backup monitoring Covered by the agreement: 3.00 h of work, not counted against your hours" in text
+    assert "Restored a file Backup monitoring 3.00 h Balance after Covered" in text
+
+
+def test_pool_cards_say_which_pool_takes_the_overflow_and_which_never_resets() -> None:
+    statement = make_statement(pools=(
+        make_pool(overflow_to="prepaid", cap=D("2"), used=D("2")),
+        make_pool(name="prepaid", label="Prepaid block", cap=D("40"), resets=False, used=D("1.5")),
+    ))
+    text = page_text(statement)
+    assert "Draws on Prepaid block when used up" in text
+    assert "Prepaid block 38.50 h remaining of 40.00 h 3.8% used Prepaid, does not reset" in text
+
+
+def test_overflowed_work_appears_as_two_lines_one_per_pool() -> None:
+    statement = make_statement(
+        pools=(make_pool(cap=D("2"), used=D("2"), overflow_to="prepaid"),
+               make_pool(name="prepaid", label="Prepaid block", cap=D("40"), resets=False, used=D("1.5"))),
+        lines=(make_line(description="Server rebuild", hours_charged=D("2"), hours_logged=D("2"),
+                         balance_after=D("0"), sort_key=("1",)),
+               make_line(description="Server rebuild", labels=("Overflow from Reactive support",),
+                         pool="prepaid", hours_charged=D("1.5"), hours_logged=D("1.5"), balance_after=D("38.5"),
+                         sort_key=("2",))),
+    )
+    text = page_text(statement)
+    assert ("Server rebuild Overflow from Reactive support Prepaid block 1.50 h Balance after 38.50 h "
+            "16 Nov 2026 Server rebuild Reactive support 2.00 h Balance after 0.00 h") in text
+
+
+def test_stale_banner_for_a_source_never_read_says_all_of_the_period_may_be_incomplete() -> None:
+    statement = make_statement(stale=True, sources=(SourceFreshness("Harvest", None, failing=True),))
+    assert "Harvest: no data read yet, so all of this period may be incomplete" in page_text(statement)
+
+
+# --- the chart -----------------------------------------------------------------------------
+
+
+def chart_svg(text: str) -> str:
+    return text.split('<figure class="chart">', 1)[1].split("</figure>", 1)[0]
+
+
+def test_the_chart_is_an_image_with_a_title_and_a_text_summary() -> None:
+    text = page(multi_pool_statement())
+    figure = chart_svg(text)
+    assert 'role="img" aria-labelledby="chart-title" aria-describedby="chart-summary"' in figure
+    assert '<title id="chart-title">Hours used this cycle against the hours available</title>' in figure
+    summary = re.search(r'<p id="chart-summary">(.*?)</p>', figure)
+    assert summary is not None
+    assert summary.group(1) == ("12.75 h of 40.00 h used by 21 Nov 2026, day 7 of 30 of the cycle. "
+                                "At this pace the hours run out around 10 Dec 2026.")
+
+
+def test_the_chart_draws_the_forecast_dashed_only_when_there_is_one() -> None:
+    assert 'class="forecast"' in chart_svg(page(multi_pool_statement()))
+    without = chart_svg(page(replace(multi_pool_statement(), forecast=None)))
+    assert 'class="forecast"' not in without and "No run-out date is forecast." in without
+
+
+def test_the_chart_of_a_block_runs_from_its_start_to_today() -> None:
+    statement = make_statement(cycle=Cycle(date(2026, 9, 1), None, "America/Chicago"))
+    figure = chart_svg(page(statement))
+    assert ">1 Sept</text>" in figure and ">21 Nov</text>" in figure
+    assert "0.50 h of 20.00 h used between 1 Sept 2026 and 21 Nov 2026." in figure
+
+
+def test_the_chart_counts_only_counted_pools() -> None:
+    statement = make_statement(
+        pools=(make_pool(), make_pool(name="backups", label="Backups", tracked=False, used=D("5"))),
+        lines=(make_line(), make_line(pool="backups", hours_charged=D("5"), hours_logged=D("5"))),
+    )
+    assert "0.50 h of 20.00 h used" in chart_svg(page(statement))
