@@ -85,3 +85,8 @@ class Formatter:
 def as_utc(value: datetime) -> datetime:
     """Model datetimes are UTC; a naive one is taken as UTC rather than as server-local time."""
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utc_iso(value: datetime) -> str:
+    """An instant as ISO 8601 in UTC to the second, with a Z ("2026-11-21T20:05:00Z")."""
+    return as_utc(value).replace(microsecond=0).isoformat().replace("+00:00", "Z")

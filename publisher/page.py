@@ -11,7 +11,7 @@ from typing import Any
 from publisher.chart import AXIS_Y, BOTTOM, HEIGHT, LABEL_X, LEFT, RIGHT, TOP, WIDTH, Series, burn_chart
 from markupsafe import Markup
 
-from publisher.localize import Formatter, as_utc
+from publisher.localize import Formatter, utc_iso
 from publisher.strings import Strings, strings_for
 from syncd.models import Line, PastCycle, PoolBalance, Statement
 
@@ -39,6 +39,7 @@ def page_context(statement: Statement) -> dict[str, Any]:
     fmt = Formatter.of(statement.locale, statement.cycle.timezone)
     t = strings_for(fmt.locale)
     block = statement.cycle.end is None
+    pools = {p.name: p for p in statement.pools}
     labels = {p.name: p.label for p in statement.pools}
     show_pools = len(statement.pools) > 1
     return {
@@ -69,7 +70,7 @@ def page_context(statement: Statement) -> dict[str, Any]:
             for a in statement.adjustments
         ],
         "show_pool": show_pools,
-        "lines": [_line_row(line, statement, fmt, t) for line in newest_first(statement.lines)],
+        "lines": [_line_row(line, pools, fmt, t) for line in newest_first(statement.lines)],
         "history": [_history_row(h, fmt, t) for h in history_newest_first(statement.history)],
         "updated": t.markup("updated_at", time=moment_tag(statement.generated_at, fmt)),
         "sources": [
@@ -177,7 +178,7 @@ def time_tag(value: date, fmt: Formatter) -> Markup:
 
 def moment_tag(value: datetime, fmt: Formatter) -> Markup:
     """An instant as the client's local time inside a <time> element carrying it in UTC."""
-    return Markup('<time datetime="{}">{}</time>').format(_iso(value), fmt.moment(value))
+    return Markup('<time datetime="{}">{}</time>').format(utc_iso(value), fmt.moment(value))
 
 
 def _chart(statement: Statement, fmt: Formatter, t: Strings) -> dict[str, Any]:
@@ -233,8 +234,7 @@ def chart_series(statement: Statement, today: date) -> Series:
     )
 
 
-def _line_row(line: Line, statement: Statement, fmt: Formatter, t: Strings) -> dict[str, Any]:
-    pools = {p.name: p for p in statement.pools}
+def _line_row(line: Line, pools: dict[str, PoolBalance], fmt: Formatter, t: Strings) -> dict[str, Any]:
     pool = pools.get(line.pool)
     covered = pool is not None and not pool.tracked
     balance = line.balance_after
@@ -271,7 +271,3 @@ def _history_row(past: PastCycle, fmt: Formatter, t: Strings) -> dict[str, str]:
         "used": t("hours", hours=fmt.hours(past.used)),
         "over": t("hours_over", hours=fmt.hours(over)) if over > 0 else "",
     }
-
-
-def _iso(value: datetime) -> str:
-    return as_utc(value).replace(microsecond=0).isoformat().replace("+00:00", "Z")

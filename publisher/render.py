@@ -15,7 +15,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from publisher.localize import as_utc
+from publisher.localize import utc_iso
 from publisher.page import history_newest_first, last_day, newest_first, page_context
 from syncd.models import Line, Statement, format_hours
 
@@ -215,6 +215,4 @@ def _csv_text(value: str) -> str:
 
 
 def _utc(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return as_utc(value).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return None if value is None else utc_iso(value)

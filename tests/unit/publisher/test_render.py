@@ -350,7 +350,9 @@ def test_page_has_privacy_meta_tags_viewport_and_language() -> None:
     assert '<meta name="robots" content="noindex, nofollow">' in text
     assert '<meta name="referrer" content="no-referrer">' in text
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text
-    assert "@media print" in text
+    assert "@media print" in text and "@page{" in text
+    assert "@media (prefers-color-scheme:dark)" in text
+    assert '<meta name="color-scheme" content="light dark">' in text
 
 
 def test_page_style_matches_its_csp_hash() -> None:
