@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import babel
 import yaml
 from pydantic import (
     AfterValidator,
@@ -53,6 +54,15 @@ def _timezone(name: str) -> str:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as err:
         raise ValueError(f"unknown timezone {name!r} (use an IANA name such as Europe/London)") from err
+    return name
+
+
+def _locale(name: str) -> str:
+    # Checked here so a typo is a config error with file and line, not a failed publish later.
+    try:
+        babel.Locale.parse(name.replace("-", "_"))
+    except (babel.UnknownLocaleError, ValueError) as err:
+        raise ValueError(f"unknown locale {name!r} (use a name such as en, en_GB or de_DE)") from err
     return name
 
 
@@ -110,7 +120,7 @@ Hours = Annotated[Decimal, Field(max_digits=9, decimal_places=2)]
 WorkingHours = Annotated[BusinessHours, BeforeValidator(parse_business_hours), WithJsonSchema(_HOURS_SCHEMA)]
 Duration = Annotated[Interval, WithJsonSchema(_DURATION_SCHEMA)]
 # A locale name such as "en", "en_GB" or "pt-BR"; the page formats dates and numbers with it.
-Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})*$")]
+Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"), AfterValidator(_locale)]
 LocalDate = date  # for models with a field named `date`, which hides the type in the class body
 
 

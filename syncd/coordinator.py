@@ -24,7 +24,7 @@ from syncd.ledger import build_statement, read_from, reconcile_window
 from syncd.quota import AccountBudget, Decision, hourly, next_run_after
 from syncd.models import SourceFreshness, Statement, TimeEntry
 from syncd.rules.engine import CompiledRules, RuleContext, apply_rules, compile_rules
-from syncd.store import Applied, Store, SyncRun
+from syncd.store import Applied, SourceStatus, Store, SyncRun
 
 log = structlog.get_logger("syncd")
 
@@ -39,6 +39,17 @@ RECONCILE_MAX_SHARE = 0.9
 RECONCILE_MIN_HELD = 3
 AUTH_RETRY = timedelta(hours=1)
 STALE_AFTER_INTERVALS = 3
+
+
+def source_is_stale(status: SourceStatus, refresh: float, now: datetime) -> bool:
+    """Whether a source makes its clients' pages stale: failing for longer than three refresh
+    intervals (a blip the next refresh may cure is not worth a banner), or refused credentials,
+    which no refresh cures until a human acts."""
+    if status.last_outcome == AuthError.kind:
+        return True
+    if status.failing_since is None:
+        return False
+    return (now - status.failing_since).total_seconds() > STALE_AFTER_INTERVALS * refresh
 
 
 def utcnow() -> datetime:
@@ -423,9 +434,7 @@ class Coordinator:
             state = self._accounts[account]
             data_through = status.last_success_at
             sources.append(SourceFreshness(state.display_name, data_through, status.failing, status.failing_since))
-            too_old = data_through is None or (now - data_through).total_seconds() > STALE_AFTER_INTERVALS * client.refresh
-            if status.last_outcome == AuthError.kind or (status.failing and too_old):
-                stale = True
+            stale = stale or source_is_stale(status, client.refresh, now)
         return sources, stale
 
     def next_update_by(self, client_key: str, now: datetime) -> datetime:

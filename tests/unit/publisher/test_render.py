@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from publisher.render import CSP_STYLE_HASH, PAGE_CSP, balance_document, render
+from publisher.render import CSP_STYLE_HASH, CSV_HEADER, PAGE_CSP, balance_document, render
 from syncd.models import (
     Adjustment,
     Cycle,
@@ -77,6 +77,8 @@ def make_statement(**overrides: Any) -> Statement:
         "lines": (make_line(),),
         "sources": (SourceFreshness("ConnectWise", GENERATED - timedelta(minutes=5)),),
         "next_update_by": GENERATED + timedelta(minutes=15),
+        # British English: day-month dates and 24-hour times keep the expected texts short.
+        "locale": "en_GB",
     }
     fields.update(overrides)
     return Statement(**fields)
@@ -156,8 +158,8 @@ def test_internal_line_fields_never_reach_any_file(name: str) -> None:
 def test_json_document_has_the_schema_keys_in_order() -> None:
     doc = balance_document(multi_pool_statement())
     assert list(doc) == [
-        "schema", "client", "generated_at", "sources", "next_update_by", "stale", "cycle",
-        "pools", "totals", "adjustments", "lines", "history", "forecast", "notices",
+        "schema", "client", "locale", "generated_at", "sources", "next_update_by", "stale", "cycle",
+        "pools", "totals", "overage_policy", "adjustments", "lines", "history", "forecast", "notices",
     ]
     assert doc["schema"] == "syncd.balance/1"
     assert doc["client"] == "Acme Dental"
@@ -190,9 +192,10 @@ def test_json_hours_are_two_place_decimal_strings() -> None:
 
 def test_json_totals_are_the_sums_of_the_pools() -> None:
     doc = balance_document(multi_pool_statement())
-    for key in ("available", "used", "remaining", "over"):
+    for key in ("available", "used", "remaining", "over", "pending"):
         assert D(doc["totals"][key]) == sum(D(p[key]) for p in doc["pools"])
-    assert doc["totals"] == {"available": "40.00", "used": "12.75", "remaining": "28.75", "over": "1.50"}
+    assert doc["totals"] == {"available": "40.00", "used": "12.75", "remaining": "28.75", "over": "1.50",
+                             "pending": "0.00"}
 
 
 def test_json_pool_figures_follow_the_accounting_rules() -> None:
@@ -200,7 +203,8 @@ def test_json_pool_figures_follow_the_accounting_rules() -> None:
     assert reactive == {
         "name": "reactive", "label": "Reactive support", "cap": "20.00", "carried_in": "2.00",
         "adjustments": "10.00", "available": "32.00", "used": "3.25", "remaining": "28.75",
-        "over": "0.00", "percent_used": "10.2",
+        "over": "0.00", "percent_used": "10.2", "pending": "0.00", "tracked": True, "resets": True,
+        "overflow_to": None,
     }
     assert (scheduled["remaining"], scheduled["over"], scheduled["percent_used"]) == ("0.00", "1.50", "118.8")
 
@@ -225,15 +229,15 @@ def test_json_line_carries_exactly_the_published_fields() -> None:
     assert line == {
         "date": "2026-11-18", "description": "Late fix", "hours_logged": "1.38", "multiplier": "2",
         "hours_charged": "2.75", "pool": "reactive", "labels": ["After-hours ×2", "On-site"],
-        "balance_after": "28.75",
+        "balance_after": "28.75", "pending": False, "covered": False,
     }
 
 
 @pytest.mark.parametrize(("ticket", "expected_keys"), [
     (None, {"date", "description", "hours_logged", "multiplier", "hours_charged", "pool", "labels",
-            "balance_after"}),
+            "balance_after", "pending", "covered"}),
     ("#1201", {"date", "description", "hours_logged", "multiplier", "hours_charged", "pool", "labels",
-               "ticket_number", "balance_after"}),
+               "ticket_number", "balance_after", "pending", "covered"}),
 ])
 def test_json_ticket_number_is_present_only_when_the_line_has_one(
     ticket: str | None, expected_keys: set[str]
@@ -286,7 +290,8 @@ def test_json_file_is_indented_unescaped_utf8_with_a_trailing_newline() -> None:
 
 def test_csv_starts_with_a_bom_and_the_header() -> None:
     data = render(make_statement())["log.csv"]
-    header = b"date,description,hours_logged,multiplier,hours_charged,pool,labels,balance_after\r\n"
+    header = (b"date,description,hours_logged,multiplier,hours_charged,pool,labels,balance_after,"
+              b"ticket_number,pending,covered\r\n")
     assert data.startswith(b"\xef\xbb\xbf" + header)
 
 
@@ -294,7 +299,7 @@ def test_csv_has_one_row_per_line_newest_first_with_labels_joined() -> None:
     rows = csv_rows(multi_pool_statement())
     assert len(rows) == 1 + 3
     assert rows[1] == ["2026-11-18", "Late fix", "1.38", "2", "2.75", "Reactive support",
-                       "After-hours ×2; On-site", "28.75"]
+                       "After-hours ×2; On-site", "28.75", "", "", ""]
     assert [row[0] for row in rows[1:]] == ["2026-11-18", "2026-11-18", "2026-11-16"]
 
 
@@ -315,7 +320,7 @@ def test_csv_text_cells_that_start_a_formula_get_a_leading_quote(text: str, fiel
 
 def test_csv_negative_balance_stays_a_number() -> None:
     rows = csv_rows(make_statement(lines=(make_line(balance_after=D("-2.5")),)))
-    assert rows[1][-1] == "-2.50"
+    assert rows[1][CSV_HEADER.index("balance_after")] == "-2.50"
 
 
 @given(st.text(max_size=40))
@@ -341,11 +346,13 @@ def test_page_has_no_script_and_no_external_reference(build: Any) -> None:
 
 def test_page_has_privacy_meta_tags_viewport_and_language() -> None:
     text = page(make_statement())
-    assert text.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+    assert text.startswith("<!DOCTYPE html>\n<html lang=\"en-GB\">")
     assert '<meta name="robots" content="noindex, nofollow">' in text
     assert '<meta name="referrer" content="no-referrer">' in text
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in text
-    assert "@media print" in text
+    assert "@media print" in text and "@page{" in text
+    assert "@media (prefers-color-scheme:dark)" in text
+    assert '<meta name="color-scheme" content="light dark">' in text
 
 
 def test_page_style_matches_its_csp_hash() -> None:
@@ -391,7 +398,7 @@ def test_page_shows_each_pool_with_its_own_figures_when_there_are_several() -> N
 
 def test_page_progress_bars_have_text_equivalents() -> None:
     text = page(multi_pool_statement())
-    assert text.count('role="img"') == 3
+    assert text.count('class="bar" role="img"') == 3
     assert 'aria-label="118.8% of 8.00 h used"' in text
     assert "118.8% used" in text
 
@@ -420,7 +427,7 @@ def test_page_stale_banner_names_each_failing_source_and_keeps_the_figures() -> 
     banner = re.search(r'<div class="banner" role="status">(.*?)</div>', page(statement), re.S)
     assert banner is not None
     assert "may be out of date" in banner.group(1)
-    assert "Harvest: data last read 20 Nov 2026, 14:05 CST" in banner.group(1)
+    assert "Harvest: work after 20 Nov 2026, 14:05 CST may be missing" in banner.group(1)
     assert "ConnectWise" not in banner.group(1)
     assert "19.50 h remaining of 20.00 h" in page_text(statement)
 
@@ -478,14 +485,15 @@ def test_page_lists_notices_adjustments_forecast_and_past_cycles() -> None:
     assert "20 Nov 2026 · +10.00 h (Reactive support) · Authorized for the January cohort" in text
     assert "hours run out around 10 Dec 2026" in text
     newest = text.index("15 Oct 2026 – 14 Nov 2026 20.00 h 22.50 h 2.50 h over")
-    assert newest < text.index("15 Sep 2026 – 14 Oct 2026")
+    assert newest < text.index("15 Sept 2026 – 14 Oct 2026")  # British English writes "Sept"
 
 
 def test_page_sections_come_in_reading_order() -> None:
     statement = replace(multi_pool_statement(), stale=True)
     text = page_text(statement)
-    order = ["Acme Dental", "h remaining of 40.00 h", "By pool", "Cycle 15 Nov", "may be out of date",
-             "Notices", "Adjustments", "Work log", "Past cycles", "Updated at", "balance.json"]
+    order = ["Acme Dental", "may be out of date", "h remaining of 40.00 h", "Office closed", "By pool",
+             "Cycle 15 Nov", "Hours used over time", "Adjustments", "Work log", "Past cycles", "Updated at",
+             "balance.json"]
     positions = [text.index(marker) for marker in order]
     assert positions == sorted(positions)
 
@@ -497,3 +505,158 @@ def test_the_logged_time_is_shown_when_rounding_alone_changed_the_charge() -> No
     assert "0.50 h logged 0.25 h" in text
     plain = make_line(hours_logged=D("1.00"), multiplier=D("1"), hours_charged=D("1.00"))
     assert "logged 1.00 h" not in page_text(make_statement(lines=(plain,)))
+
+
+# --- locale --------------------------------------------------------------------------------
+
+
+def test_page_defaults_to_english_with_the_locale_s_own_dates_and_times() -> None:
+    statement = replace(make_statement(), locale="en")
+    assert page(statement).startswith('<!DOCTYPE html>\n<html lang="en">')
+    text = page_text(statement)
+    assert "Cycle Nov 15, 2026 – Dec 14, 2026" in text
+    assert "Updated at Nov 21, 2026, 2:05 PM CST" in text  # a narrow no-break space before PM
+
+
+def test_page_in_german_has_german_words_figures_dates_and_lang() -> None:
+    statement = replace(multi_pool_statement(), locale="de_DE")
+    assert page(statement).startswith('<!DOCTYPE html>\n<html lang="de-DE">')
+    text = page_text(statement)
+    assert "28,75 h verbleibend von 40,00 h" in text
+    assert "Wird am 15.12.2026 zurückgesetzt" in text
+    assert "Arbeitsprotokoll" in text and "Work log" not in text
+
+
+def test_a_locale_without_a_translation_keeps_english_words_and_lang_with_its_own_figures() -> None:
+    statement = replace(multi_pool_statement(), locale="fr_FR")
+    assert page(statement).startswith('<!DOCTYPE html>\n<html lang="en">')
+    assert "28,75 h remaining of 40,00 h" in page_text(statement)
+
+
+# --- the top of the page -------------------------------------------------------------------
+
+
+def test_page_states_the_overage_with_the_agreement_s_policy() -> None:
+    statement = make_statement(pools=(make_pool(used=D("22.5")),), overage_policy="Billed at the standard rate.")
+    text = page_text(statement)
+    assert "2.50 h over the 20.00 h cap Overage: Billed at the standard rate." in text
+
+
+def test_page_shows_the_overage_policy_quietly_when_nothing_is_over() -> None:
+    text = page(make_statement(overage_policy="Billed at the standard rate."))
+    assert '<p class="muted">Overage: Billed at the standard rate.</p>' in text
+
+
+def test_page_shows_the_low_balance_notice_in_the_balance_card() -> None:
+    notice = "You have used 90% of your hours this cycle."
+    text = page(make_statement(notices=(notice,)))
+    card = text.split('aria-labelledby="balance-h"', 1)[1].split("</section>", 1)[0]
+    assert f'<p class="notice">{notice}</p>' in card
+
+
+def test_page_says_how_much_is_awaiting_approval_and_marks_those_lines() -> None:
+    statement = make_statement(
+        pools=(make_pool(used=D("2.00"), pending=D("1.50")),),
+        lines=(make_line(description="Printer swap", pending=True, hours_charged=D("1.50"), hours_logged=D("1.50")),
+               make_line(description="Password reset", date=date(2026, 11, 15))),
+    )
+    text = page_text(statement)
+    assert "1.50 h awaiting approval, may still change" in text
+    assert "Printer swap Pending approval" in text
+    assert "Password reset Pending approval" not in text
+
+
+def test_page_without_pending_work_says_nothing_about_approval() -> None:
+    assert "approval" not in page_text(make_statement())
+
+
+def test_a_prepaid_block_says_it_does_not_reset_and_since_when_it_runs() -> None:
+    statement = make_statement(cycle=Cycle(date(2026, 3, 1), None, "America/Chicago"))
+    text = page_text(statement)
+    assert "Hours in this block" in text
+    assert "Prepaid block since 1 Mar 2026" in text
+    assert "Prepaid block, does not reset" in text
+    assert "Resets on" not in text
+
+
+def test_flat_fee_work_is_shown_as_covered_and_left_out_of_the_figures() -> None:
+    statement = make_statement(
+        pools=(make_pool(), make_pool(name="backups", label="Backup monitoring", tracked=False, cap=D("0"),
+                                      used=D("3.00"))),
+        lines=(make_line(description="Restored a file", pool="backups", hours_charged=D("3.00"),
+                         hours_logged=D("3.00"), balance_after=None),
+               make_line(date=date(2026, 11, 15))),
+    )
+    text = page_text(statement)
+    assert "19.50 h remaining of 20.00 h" in text
+    assert "Backup monitoring Covered by the agreement: 3.00 h of work, not counted against your hours" in text
+    assert "Restored a file Backup monitoring 3.00 h Balance after Covered" in text
+
+
+def test_pool_cards_say_which_pool_takes_the_overflow_and_which_never_resets() -> None:
+    statement = make_statement(pools=(
+        make_pool(overflow_to="prepaid", cap=D("2"), used=D("2")),
+        make_pool(name="prepaid", label="Prepaid block", cap=D("40"), resets=False, used=D("1.5")),
+    ))
+    text = page_text(statement)
+    assert "Draws on Prepaid block when used up" in text
+    assert "Prepaid block 38.50 h remaining of 40.00 h 3.8% used Prepaid, does not reset" in text
+
+
+def test_overflowed_work_appears_as_two_lines_one_per_pool() -> None:
+    statement = make_statement(
+        pools=(make_pool(cap=D("2"), used=D("2"), overflow_to="prepaid"),
+               make_pool(name="prepaid", label="Prepaid block", cap=D("40"), resets=False, used=D("1.5"))),
+        lines=(make_line(description="Server rebuild", hours_charged=D("2"), hours_logged=D("2"),
+                         balance_after=D("0"), sort_key=("1",)),
+               make_line(description="Server rebuild", labels=("Overflow from Reactive support",),
+                         pool="prepaid", hours_charged=D("1.5"), hours_logged=D("1.5"), balance_after=D("38.5"),
+                         sort_key=("2",))),
+    )
+    text = page_text(statement)
+    assert ("Server rebuild Overflow from Reactive support Prepaid block 1.50 h Balance after 38.50 h "
+            "16 Nov 2026 Server rebuild Reactive support 2.00 h Balance after 0.00 h") in text
+
+
+def test_stale_banner_for_a_source_never_read_says_all_of_the_period_may_be_incomplete() -> None:
+    statement = make_statement(stale=True, sources=(SourceFreshness("Harvest", None, failing=True),))
+    assert "Harvest: no data read yet, so all of this period may be incomplete" in page_text(statement)
+
+
+# --- the chart -----------------------------------------------------------------------------
+
+
+def chart_svg(text: str) -> str:
+    return text.split('<figure class="chart">', 1)[1].split("</figure>", 1)[0]
+
+
+def test_the_chart_is_an_image_with_a_title_and_a_text_summary() -> None:
+    text = page(multi_pool_statement())
+    figure = chart_svg(text)
+    assert 'role="img" aria-labelledby="chart-title" aria-describedby="chart-summary"' in figure
+    assert '<title id="chart-title">Hours used this cycle against the hours available</title>' in figure
+    summary = re.search(r'<p id="chart-summary">(.*?)</p>', figure)
+    assert summary is not None
+    assert summary.group(1) == ("12.75 h of 40.00 h used by 21 Nov 2026, day 7 of 30 of the cycle. "
+                                "At this pace the hours run out around 10 Dec 2026.")
+
+
+def test_the_chart_draws_the_forecast_dashed_only_when_there_is_one() -> None:
+    assert 'class="forecast"' in chart_svg(page(multi_pool_statement()))
+    without = chart_svg(page(replace(multi_pool_statement(), forecast=None)))
+    assert 'class="forecast"' not in without and "No run-out date is forecast." in without
+
+
+def test_the_chart_of_a_block_runs_from_its_start_to_today() -> None:
+    statement = make_statement(cycle=Cycle(date(2026, 9, 1), None, "America/Chicago"))
+    figure = chart_svg(page(statement))
+    assert ">1 Sept</text>" in figure and ">21 Nov</text>" in figure
+    assert "0.50 h of 20.00 h used between 1 Sept 2026 and 21 Nov 2026." in figure
+
+
+def test_the_chart_counts_only_counted_pools() -> None:
+    statement = make_statement(
+        pools=(make_pool(), make_pool(name="backups", label="Backups", tracked=False, used=D("5"))),
+        lines=(make_line(), make_line(pool="backups", hours_charged=D("5"), hours_logged=D("5"))),
+    )
+    assert "0.50 h of 20.00 h used" in chart_svg(page(statement))
