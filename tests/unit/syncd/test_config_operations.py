@@ -10,37 +10,21 @@ from syncd.alerts import EmailTarget, WebhookTarget, alert_policy
 from syncd.config import load_config
 from syncd.errors import ConfigError
 
+from .test_config import GOOD as PLAIN
+from .test_config import write
+
 GOOD = {
-    "syncd.yaml": (
-        "accounts:\n"
-        "  h: {vendor: harvest, account_id: 1, token: t}\n"
-        "defaults: {rules: [standard], notify: [ops-hook]}\n"
+    **PLAIN,
+    "syncd.yaml": PLAIN["syncd.yaml"].replace("{rules: [standard]}", "{rules: [standard], notify: [ops-hook]}") + (
         "notify:\n"
         "  ops-hook: {webhook: '${HOOK_URL}'}\n"
         "  ops-mail:\n"
         "    email: {to: ops@msp.example, from: syncd@msp.example, host: smtp.msp.example,\n"
         "            username: '${SMTP_USER}', password: '${SMTP_PASSWORD}'}\n"
     ),
-    "rules/standard.yaml": "rules:\n  - {name: no travel, when: {work_type: Travel}, drop: true}\n",
-    "clients/acme.yaml": (
-        "name: Acme\n"
-        "sources:\n"
-        "  - {account: h, client_id: 5}\n"
-        "retainer:\n"
-        "  cycle: {monthly: 2026-01-15}\n"
-        "  pools: {support: {cap_hours: 20}}\n"
-    ),
 }
-ENV = {"HOOK_URL": "https://hooks.slack.example/services/T0/B0/secretpart", "SMTP_USER": "syncd",
+ENV = {"TOKEN": "t", "HOOK_URL": "https://hooks.slack.example/services/T0/B0/secretpart", "SMTP_USER": "syncd",
        "SMTP_PASSWORD": "hunter2-smtp"}
-
-
-def write(root: Path, files: dict[str, str]) -> Path:
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text)
-    return root
 
 
 @pytest.mark.parametrize(
@@ -72,8 +56,7 @@ def test_alert_targets_build_a_policy_with_secrets_kept_out_of_reprs(tmp_path: P
 
 
 def test_no_notify_section_means_no_alerts(tmp_path: Path) -> None:
-    main = "accounts:\n  h: {vendor: harvest, account_id: 1, token: t}\ndefaults: {rules: [standard]}\n"
-    assert alert_policy(load_config(write(tmp_path, {**GOOD, "syncd.yaml": main}), environ=ENV)) is None
+    assert alert_policy(load_config(write(tmp_path, PLAIN), environ=ENV)) is None
 
 
 @pytest.mark.parametrize(
