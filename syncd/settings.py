@@ -7,8 +7,10 @@ import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from syncd.shards import Shard
 
 
 class Settings(BaseSettings):
@@ -39,7 +41,7 @@ class Settings(BaseSettings):
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     shard: str | None = Field(
-        default=None, pattern=r"^\s*\d+\s*/\s*\d+\s*$",
+        default=None,
         description="i/n (0-based): refresh only the clients of shard i of n, and cover for dead replicas' shards.",
     )
     lease_seconds: float = Field(
@@ -47,6 +49,14 @@ class Settings(BaseSettings):
     replica_id: str = Field(
         default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}",
         description="This replica's name in the shard leases (the pod name, say).")
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: str | None) -> str | None:
+        # Checked at start, with the other settings, rather than when the leases begin.
+        if value is not None:
+            Shard.parse(value)
+        return value
 
     def public_base_url(self, configured: str | None) -> str:
         """The address pages are reached at: publish.base_url, else the built-in server's."""

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from publisher.s3 import S3Sink
 from publisher.sinks import DirectorySink
@@ -59,6 +60,10 @@ def test_shard_leases_are_kept_only_when_a_shard_is_set(tmp_path: Path) -> None:
     assert shard_keeper(Settings(), store) is None
     keeper = shard_keeper(Settings(shard="1/3", replica_id="pod-b", lease_seconds=12), store)
     assert keeper is not None and (keeper.shard, keeper.holder, keeper.ttl) == (Shard(1, 3), "pod-b", 12)
-    with pytest.raises(ConfigError, match="the index must be 0 to 2"):
-        shard_keeper(Settings(shard="3/3"), store)
     store.close()
+
+
+@pytest.mark.parametrize("shard", ["3/3", "one of two", "0/0"])
+def test_a_bad_shard_setting_is_refused_with_the_other_settings(shard: str) -> None:
+    with pytest.raises(ValidationError, match="SYNCD_SHARD"):
+        Settings(shard=shard)
