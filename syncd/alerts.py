@@ -13,12 +13,16 @@ import httpx
 import structlog
 from prometheus_client import Counter
 
+from syncd.config import Config, NotifyTarget
 from syncd.models import Statement, format_hours
 
 log = structlog.get_logger("syncd")
 
 DELIVERIES = Counter("syncd_alert_deliveries_total", "Alert deliveries by target kind and outcome.",
                      ["target", "outcome"])
+for _kind in ("webhook", "email"):
+    for _outcome in ("sent", "failed"):
+        DELIVERIES.labels(_kind, _outcome)  # present at zero from the start
 
 
 @dataclass(frozen=True)
@@ -167,3 +171,23 @@ class Notifier:
             delivered += 1
         log.info("alert", kind=alert.kind, subject=alert.subject, delivered=delivered)
         return delivered
+
+
+def target_from(config: NotifyTarget) -> Target:
+    """The delivery target a ``notify:`` entry of syncd.yaml describes."""
+    if config.webhook is not None:
+        return WebhookTarget(config.webhook.get_secret_value())
+    mail = config.email
+    assert mail is not None  # the model holds exactly one of webhook and email
+    return EmailTarget(host=mail.host, port=mail.port, starttls=mail.starttls, sender=mail.sender,
+                       recipients=list(mail.to), username=mail.username,
+                       password=mail.password.get_secret_value() if mail.password else None)
+
+
+def alert_policy(config: Config) -> AlertPolicy | None:
+    """Alerts as the config asks for them; None when it names no target."""
+    if not config.notify:
+        return None
+    notifier = Notifier({name: target_from(target) for name, target in config.notify.items()})
+    return AlertPolicy(notifier, source_targets=tuple(config.defaults.notify),
+                       failing_after=float(config.defaults.alert_failing_after))

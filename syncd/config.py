@@ -22,13 +22,15 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    SecretStr,
     ValidationError,
     WithJsonSchema,
     model_validator,
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from syncd.durations import Interval
+from syncd.cadence import check_cron, longest_gap
+from syncd.durations import Interval, parse_interval
 from syncd.errors import ConfigError, ConfigProblem
 from syncd.rules.hours import BusinessHours, parse_business_hours
 from syncd.rules.redact import BUILTINS as BUILTIN_REDACTIONS
@@ -124,16 +126,101 @@ Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"), A
 LocalDate = date  # for models with a field named `date`, which hides the type in the class body
 
 
+def _cron(value: str) -> str:
+    return check_cron(value)
+
+
+def _refresh(value: Any) -> Any:
+    # `refresh: 15m` and `refresh: "0 7 * * mon,thu"` are shorthands of the mapping form.
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and len(value.split()) == 5:
+        return {"cron": value}
+    try:
+        return {"every": parse_interval(value)}
+    except ValueError as err:
+        raise ValueError(f"expected an interval such as 15m or 1h, or a cron expression such as "
+                         f"\"0 7 * * mon,thu\", got {value!r}") from err
+
+
+class RefreshConfig(Strict):
+    """How often a client's page is refreshed: an interval, or a cron expression read in the
+    client's timezone (minute hour day month weekday; 0 and 7 are Sunday)."""
+
+    every: Interval | None = None
+    cron: Annotated[str, AfterValidator(_cron)] | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> RefreshConfig:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give an interval (15m) or {cron: \"0 7 * * mon,thu\"}, not both")
+        return self
+
+
+_REFRESH_SCHEMA: dict[str, Any] = {
+    "anyOf": [
+        _DURATION_SCHEMA,
+        {"type": "string", "pattern": r"^\s*\S+(\s+\S+){4}\s*$", "description": "A cron expression."},
+        {"type": "object", "additionalProperties": False,
+         "properties": {"cron": {"type": "string"}, "every": _DURATION_SCHEMA}},
+    ],
+    "description": 'An interval (15m, 1h) or a cron expression in the client\'s timezone ("0 7 * * mon,thu").',
+    "examples": ["15m", "0 7 * * mon,thu", {"cron": "0 7 * * mon,thu"}],
+}
+Refresh = Annotated[RefreshConfig, BeforeValidator(_refresh), WithJsonSchema(_REFRESH_SCHEMA)]
+
+
+def _http_url(value: SecretStr) -> SecretStr:
+    # The address itself is not repeated: a webhook URL is a secret.
+    if not re.match(r"^https?://[^\s/]+", value.get_secret_value()):
+        raise ValueError("a webhook must be an http:// or https:// URL")
+    return value
+
+
+class EmailConfig(Strict):
+    """E-mail over SMTP (STARTTLS by default); credentials from the environment."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    to: StrList = Field(min_length=1, description="Recipients.")
+    sender: str = Field(alias="from", min_length=3, description="The From address.")
+    host: str = Field(min_length=1, description="The SMTP server.")
+    port: int = Field(default=587, ge=1, le=65535)
+    starttls: bool = True
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class NotifyTarget(Strict):
+    """Where alerts go: a generic JSON webhook (Slack, Teams) or e-mail."""
+
+    webhook: Annotated[SecretStr, AfterValidator(_http_url)] | None = Field(
+        default=None, description="A URL that accepts a JSON POST; write it as ${ENV_VAR}.")
+    email: EmailConfig | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> NotifyTarget:
+        if (self.webhook is None) == (self.email is None):
+            raise ValueError("give either webhook or email")
+        return self
+
+
 # --- syncd.yaml -------------------------------------------------------------------------
 
 
 class Defaults(Strict):
     """What a client gets when its own file says nothing."""
 
-    refresh: Interval = Field(default=900, description="How stale a page may get: 15m, 1h …")
+    refresh: Refresh = Field(default="15m", validate_default=True,
+                             description="How stale a page may get: 15m, 1h, or a cron expression.")
     timezone: Timezone = "UTC"
     locale: Locale = Field(default="en", description="Language and number/date style of the page.")
     rules: list[str] = Field(default_factory=list, description="Rule sets applied to every client.")
+    notify: list[str] = Field(
+        default_factory=list,
+        description="Targets (from notify:) for failing-source alerts and for clients that name none.")
+    alert_failing_after: Interval = Field(
+        default=1800, description="How long a source may fail before it alerts (refused credentials alert at once).")
 
 
 class PublishConfig(Strict):
@@ -154,6 +241,8 @@ class SyncdFile(Strict):
     technicians: list[str] = Field(
         default_factory=list, description="Extra names always scrubbed from published text."
     )
+    notify: dict[str, NotifyTarget] = Field(
+        default_factory=dict, description="Named alert targets, referred to by defaults.notify and clients' alerts.")
 
 
 # --- clients/<key>.yaml --------------------------------------------------------------
@@ -249,7 +338,7 @@ class AlertsConfig(Strict):
     """Low-balance thresholds, in percent of the available hours."""
 
     at_percent: list[Annotated[int, Field(ge=1, le=1000)]] = Field(default_factory=lambda: [75, 90, 100])
-    notify: list[str] = Field(default_factory=list)
+    notify: list[str] | None = Field(default=None, description="Targets (from notify:); else defaults.notify.")
 
 
 class RetainerConfig(Strict):
@@ -333,7 +422,7 @@ class ClientFile(Strict):
     name: str = Field(min_length=1, description="Shown on the client's page.")
     timezone: Timezone | None = None
     locale: Locale | None = None
-    refresh: Interval | None = None
+    refresh: Refresh | None = None
     sources: list[dict[str, Any]] = Field(min_length=1)
     retainer: RetainerConfig
     rules: list[str] | None = None
@@ -626,6 +715,7 @@ class ClientSpec:
     technicians: tuple[str, ...]
     file: str
     locale: str = "en"
+    cron: str | None = None  # when set, refresh is the cron's longest gap between fires
 
 
 @dataclass(frozen=True)
@@ -640,6 +730,7 @@ class Config:
     publish: PublishConfig
     technicians: tuple[str, ...] = ()
     files: tuple[str, ...] = field(default=())
+    notify: Mapping[str, NotifyTarget] = field(default_factory=dict)
 
     def clients_of(self, account: str) -> list[tuple[ClientSpec, Any]]:
         """Each client reading ``account``, with its selector for that account."""
@@ -792,6 +883,18 @@ def _yaml_files(folder: Path) -> Iterator[Path]:
         yield from sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
 
 
+def _unknown_targets(names: list[str], targets: set[str] | None, file: str, lines: LineMap,
+                     at: Path_) -> list[ConfigProblem]:
+    """A problem for each alert target name that notify: in syncd.yaml does not define
+    (none when syncd.yaml itself is broken: that is reported already)."""
+    if targets is None:
+        return []
+    known = ", ".join(sorted(targets)) or "none"
+    return [ConfigProblem(file, lines.line((*at, i)), _location((*at, i)),
+                          f"no alert target named {name!r} in syncd.yaml notify: (known: {known})")
+            for i, name in enumerate(names) if name not in targets]
+
+
 def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -> Config:
     """Load and cross-check a config directory; raise ConfigError listing every problem."""
     from connectors.registry import connector_class, vendors
@@ -859,6 +962,8 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
     for name in defaults.rules:
         if name not in known_rule_sets:
             problems.append(ConfigProblem(str(main), None, "defaults.rules", f"no rule set named {name!r} in rules/"))
+    targets = set(syncd_file.notify) if parsed_main is not None else None
+    problems.extend(_unknown_targets(defaults.notify, targets, str(main), main_lines, ("defaults", "notify")))
     for path in _yaml_files(root / "clients"):
         files.append(str(path))
         if not KEY_PATTERN.match(path.stem):
@@ -900,13 +1005,22 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
                             rule_file, rule_map.line(at), _location(at),
                             f"rule {rule.name!r} sends work to pool {rule.pool!r}, which client "
                             f"{path.stem} does not have (its pools: {', '.join(client.retainer.pools)})"))
+        problems.extend(_unknown_targets(client.retainer.alerts.notify or [], targets, str(path), lines,
+                                         ("retainer", "alerts", "notify")))
+        retainer = client.retainer
+        if retainer.alerts.notify is None:
+            retainer = retainer.model_copy(update={"alerts": retainer.alerts.model_copy(
+                update={"notify": list(defaults.notify)})})
+        timezone = client.timezone or defaults.timezone
+        refresh = client.refresh or defaults.refresh
         clients[path.stem] = ClientSpec(
             key=path.stem,
             name=client.name,
-            timezone=client.timezone or defaults.timezone,
-            refresh=client.refresh or defaults.refresh,
+            timezone=timezone,
+            refresh=refresh.every or longest_gap(refresh.cron or "", timezone) or 86400,
+            cron=refresh.cron,
             sources=tuple(sources),
-            retainer=client.retainer,
+            retainer=retainer,
             rule_sets=chosen,
             technicians=tuple(client.technicians),
             file=str(path),
@@ -925,4 +1039,5 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
         publish=syncd_file.publish,
         technicians=tuple(syncd_file.technicians),
         files=tuple(files),
+        notify=dict(syncd_file.notify),
     )

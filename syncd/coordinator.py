@@ -18,6 +18,7 @@ from publisher.render import render
 from publisher.sinks import Sink
 from syncd import events
 from syncd.alerts import AlertPolicy, crossed_thresholds, low_balance_alert, source_alert
+from syncd.cadence import Cadence
 from syncd.config import ClientSpec, Config
 from syncd.errors import AuthError, ConnectorError, RateLimited
 from syncd.ledger import build_statement, read_from, reconcile_window
@@ -263,7 +264,7 @@ class Coordinator:
         """Run one part of a sync (poll or reconcile) and record it as its own run."""
         connector = self._accounts[account].connector
         started = self.clock()
-        before = connector.http.requests
+        before, throttled = connector.http.requests, connector.http.throttles
         applied = Applied()
         fetched, error = 0, None
         try:
@@ -275,7 +276,9 @@ class Coordinator:
                       None if error is None else str(error))
         self._accounts[account].budget.spent(started, run.requests, kind)
         await asyncio.to_thread(self.store.record_run, run)
-        events.sync_finished(run, clients=len(applied.clients & set(self.config.clients)))
+        events.sync_finished(run, clients=len(applied.clients & set(self.config.clients)),
+                             vendor=self.config.accounts[account].vendor,
+                             throttles=connector.http.throttles - throttled)
         return applied, error
 
     async def _poll(self, account: str, connector: Connector, started: datetime, applied: Applied) -> int:
@@ -448,6 +451,8 @@ class Coordinator:
             ready = max(ready, state.budget.next_poll_at(now, vendor=http.quota, vendor_now=http.monotonic()))
             if state.not_before is not None:
                 ready = max(ready, state.not_before)
+        if client.cron:
+            return Cadence.of(client).next_after(ready)
         return next_run_after(now, client.refresh, ready)
 
     def statement(self, client_key: str, *, now: datetime | None = None,
@@ -463,6 +468,7 @@ class Coordinator:
         ctx = RuleContext(client.timezone, client.retainer.default_pool, frozenset(names),
                           account_vendors={a: self.config.accounts[a].vendor for a in accounts})
         result = apply_rules(entries, self._rules[client_key], ctx)
+        events.rules_applied(client_key, len(result.lines), [d.rule for d in result.dropped])
         sources, stale = self.source_freshness(client, now)
         return build_statement(
             result.lines,
@@ -472,7 +478,7 @@ class Coordinator:
             timezone=client.timezone,
             now=now,
             sources=sources,
-            next_update_by=next_update_by or now + timedelta(seconds=client.refresh),
+            next_update_by=next_update_by or Cadence.of(client).next_after(now),
             stale=stale,
             locale=client.locale,
         )

@@ -7,15 +7,9 @@ import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import structlog
-from prometheus_client import Counter
-
+from syncd import events
 from syncd.config import Config
 from syncd.errors import ConfigError
-
-log = structlog.get_logger("syncd")
-
-RELOADS = Counter("syncd_config_reloads_total", "Config reloads by outcome.", ["outcome"])
 
 Fingerprint = tuple[tuple[str, int, int], ...]
 
@@ -81,11 +75,9 @@ class Reloader:
             config = await asyncio.to_thread(self.load, self.folder)
         except ConfigError as err:
             self.rejected = [str(p) for p in err.problems]
-            RELOADS.labels("rejected").inc()
-            log.error("reload_rejected", problems=self.rejected, count=len(self.rejected))
+            events.reload_rejected(self.rejected)
             return False
         await self.apply(config)
         self.rejected = []
-        RELOADS.labels("applied").inc()
-        log.info("reloaded", clients=len(config.clients), accounts=len(config.accounts))
+        events.reload_applied(len(config.clients), len(config.accounts))
         return True

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from syncd.shards import Shard
 
 
 class Settings(BaseSettings):
@@ -36,6 +40,23 @@ class Settings(BaseSettings):
         default=None, description="Bearer token for /metrics; without one it answers loopback only."
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    shard: str | None = Field(
+        default=None,
+        description="i/n (0-based): refresh only the clients of shard i of n, and cover for dead replicas' shards.",
+    )
+    lease_seconds: float = Field(
+        default=30.0, gt=0, description="How long a shard lease lasts unrenewed; renewed every third of it.")
+    replica_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}",
+        description="This replica's name in the shard leases (the pod name, say).")
+
+    @field_validator("shard")
+    @classmethod
+    def _shard(cls, value: str | None) -> str | None:
+        # Checked at start, with the other settings, rather than when the leases begin.
+        if value is not None:
+            Shard.parse(value)
+        return value
 
     def public_base_url(self, configured: str | None) -> str:
         """The address pages are reached at: publish.base_url, else the built-in server's."""

@@ -139,6 +139,17 @@ alert_state = Table(
     PrimaryKeyConstraint("subject", "kind", "key", name="pk_alert_state"),
 )
 
+shard_leases = Table(
+    "shard_leases",
+    metadata,
+    Column("shard_count", Integer, nullable=False),
+    Column("shard", Integer, nullable=False),
+    Column("holder", String(128), nullable=False),
+    Column("home", Boolean, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("shard_count", "shard", name="pk_shard_leases"),
+)
+
 # Bound parameters per statement stay well under SQLite's limit.
 _CHUNK = 500
 
@@ -577,6 +588,45 @@ class Store:
             done = conn.execute(alert_state.delete().where(
                 alert_state.c.subject == subject, alert_state.c.kind == kind, alert_state.c.key == key))
             return done.rowcount > 0
+
+    # --- shard leases ------------------------------------------------------------------------
+
+    def claim_shards(self, holder: str, home: int, count: int, *, now: datetime, ttl: float) -> set[int]:
+        """Renew or take shard leases for ``holder``; returns the shards it holds until now + ttl.
+
+        The home shard is taken whenever it is free, expired, or held by a replica that only
+        covers for it (home replicas win their shard back). Every other shard whose lease is
+        missing or expired is taken over: its replica died or never started. Each claim is its
+        own conditional write, so two replicas racing for one shard cannot both win.
+        """
+        until = now + timedelta(seconds=ttl)
+        key = and_(shard_leases.c.shard_count == count)
+        for shard in range(count):
+            mine = shard == home
+            takeable = shard_leases.c.expires_at < now
+            if mine:
+                takeable = takeable | (shard_leases.c.home.is_(False)) | (shard_leases.c.holder == holder)
+            else:
+                takeable = takeable | ((shard_leases.c.holder == holder) & shard_leases.c.home.is_(False))
+            try:
+                with self._tx() as conn:
+                    done = conn.execute(update(shard_leases).where(key, shard_leases.c.shard == shard, takeable)
+                                        .values(holder=holder, home=mine, expires_at=until))
+                    if done.rowcount == 0 and conn.execute(select(func.count()).select_from(shard_leases).where(
+                            key, shard_leases.c.shard == shard)).scalar() == 0:
+                        conn.execute(insert(shard_leases).values(shard_count=count, shard=shard, holder=holder,
+                                                                 home=mine, expires_at=until))
+            except IntegrityError:
+                continue  # another replica inserted it first: it is theirs
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(shard_leases.c.shard).where(
+                key, shard_leases.c.holder == holder, shard_leases.c.expires_at >= until)).scalars())
+
+    def release_shards(self, holder: str, *, now: datetime) -> None:
+        """Give up every lease ``holder`` has (a clean stop): the others take them at once."""
+        with self._tx() as conn:
+            conn.execute(update(shard_leases).where(shard_leases.c.holder == holder)
+                         .values(expires_at=now - timedelta(seconds=1)))
 
     def record_publish(self, client_key: str, token: str, digest: str, *, now: datetime, stale: bool) -> None:
         """Remember what was last published for a client."""

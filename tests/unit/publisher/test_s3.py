@@ -35,9 +35,11 @@ def sink(endpoint: str, request: pytest.FixtureRequest) -> S3Sink:
 def test_write_puts_every_file_with_its_headers_and_reads_back(sink: S3Sink) -> None:
     assert sink.write(TOKEN, FILES) is True
     assert sink.read(TOKEN, "index.html") == b"<h1>Acme</h1>"
-    head = sink.client.head_object(Bucket=sink.bucket, Key=f"balances/c/{TOKEN}/index.html")
-    assert head["ContentType"] == "text/html; charset=utf-8"
-    assert head["CacheControl"] == "private, no-store"
+    types = {"index.html": "text/html; charset=utf-8", "balance.json": "application/json",
+             "log.csv": "text/csv; charset=utf-8"}
+    for name, content_type in types.items():
+        head = sink.client.head_object(Bucket=sink.bucket, Key=f"balances/c/{TOKEN}/{name}")
+        assert (head["ContentType"], head["CacheControl"]) == (content_type, "private, no-store")
 
 
 def test_unchanged_bytes_are_not_sent_again(sink: S3Sink) -> None:
