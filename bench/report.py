@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import importlib
 import os
 import platform
 import subprocess
@@ -9,10 +11,13 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench import quota
 from syncd.logs import configure_logging
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
+
+# Each benchmark is a module of bench/ with ``section() -> str``: its part of RESULTS.md
+# (a "## " heading, what was measured, the figures, and the goal beside them).
+BENCHMARKS: tuple[str, ...] = ("quota",)
 
 
 def machine() -> str:
@@ -27,27 +32,22 @@ def machine() -> str:
             f"Python {platform.python_version()}, commit {commit}")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
+    parser.add_argument("--only", action="append", choices=BENCHMARKS,
+                        help="run just this benchmark (repeatable); RESULTS.md is then left alone")
+    args = parser.parse_args(argv)
     configure_logging("json", "warning")
     taken = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    quota_table = quota.table(quota.run())
+    sections = [importlib.import_module(f"bench.{name}").section() for name in (args.only or BENCHMARKS)]
     text = f"""# Benchmark results
 
 Taken {taken} on {machine()}, with `bench/run`.
 Figures are counts and ratios from this one run; absolute times on shared machines drift.
 
-## Quota cost (Harvest sandbox, one account, 5-minute freshness, one simulated hour)
-
-Each client logs about one entry an hour. "Ours" is the daemon's refresh job driving the
-real coordinator; polls are the incremental reads, the reconcile is the hourly re-list of
-the open cycles that catches deletions. The lower bound is max(1, ceil(changed / 2000)) per
-refresh. The naive poller asks Harvest for each client separately at every refresh.
-
-{quota_table}
-
-Goal: polls within 1.05× of the lower bound and flat in the number of clients.
-"""
-    RESULTS.write_text(text)
+""" + "\n".join(sections)
+    if not args.only:
+        RESULTS.write_text(text)
     sys.stdout.write(text)
 
 
