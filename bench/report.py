@@ -6,6 +6,7 @@ import argparse
 import importlib
 import os
 import platform
+import re
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -16,8 +17,13 @@ from syncd.logs import configure_logging
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 # Each benchmark is a module of bench/ with ``section() -> str``: its part of RESULTS.md
-# (a "## " heading, what was measured, the figures, and the goal beside them).
+# (a "## " heading, what was measured, the figures, and the goal beside them). ``bench/run``
+# runs BENCHMARKS; LONG_RUNS are run only when named with --only, and their last section is
+# kept in RESULTS.md meanwhile.
 BENCHMARKS: tuple[str, ...] = ("quota",)
+LONG_RUNS: tuple[str, ...] = ()
+
+_SECTION = re.compile(r"<!-- bench:(?P<name>[a-z_]+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->\n", re.S)
 
 
 def machine() -> str:
@@ -32,23 +38,33 @@ def machine() -> str:
             f"Python {platform.python_version()}, commit {commit}")
 
 
+def previous_sections(text: str) -> dict[str, str]:
+    """The sections of an earlier RESULTS.md, by benchmark name."""
+    return {m["name"]: m["body"] for m in _SECTION.finditer(text)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
-    parser.add_argument("--only", action="append", choices=BENCHMARKS,
-                        help="run just this benchmark (repeatable); RESULTS.md is then left alone")
+    parser.add_argument("--only", action="append", choices=BENCHMARKS + LONG_RUNS,
+                        help="run just this benchmark (repeatable); the others keep their last figures")
     args = parser.parse_args(argv)
     configure_logging("json", "warning")
     taken = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    sections = [importlib.import_module(f"bench.{name}").section() for name in (args.only or BENCHMARKS)]
-    text = f"""# Benchmark results
+    stamp = f"_Taken {taken} on {machine()}, with `bench/run{''.join(f' --only {n}' for n in args.only or ())}`._\n\n"
+    sections = previous_sections(RESULTS.read_text()) if RESULTS.exists() else {}
+    for name in args.only or BENCHMARKS:
+        body = importlib.import_module(f"bench.{name}").section()
+        sections[name] = stamp + body
+        sys.stdout.write(body + "\n")
+    parts = [f"<!-- bench:{name} -->\n{sections[name]}<!-- /bench:{name} -->\n"
+             for name in BENCHMARKS + LONG_RUNS if name in sections]
+    RESULTS.write_text("""# Benchmark results
 
-Taken {taken} on {machine()}, with `bench/run`.
-Figures are counts and ratios from this one run; absolute times on shared machines drift.
+Each section says when, on what machine and with which command its figures were taken.
+Figures are counts and ratios from one run; absolute times on shared machines drift.
+`bench/run` reruns every benchmark but the long runs, which `bench/run --only NAME` runs.
 
-""" + "\n".join(sections)
-    if not args.only:
-        RESULTS.write_text(text)
-    sys.stdout.write(text)
+""" + "\n".join(parts))
 
 
 if __name__ == "__main__":
