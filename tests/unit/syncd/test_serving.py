@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
 
@@ -50,3 +51,36 @@ async def test_serves_the_harvest_sandbox_over_loopback() -> None:
 async def test_two_servers_get_distinct_free_ports() -> None:
     async with AppServer(HarvestSandbox().app) as first, AppServer(HarvestSandbox().app) as second:
         assert first.port != second.port
+
+
+async def exchange(port: int, request: bytes) -> bytes:
+    """Send raw bytes to the server and read until it closes the connection."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(request)
+        await writer.drain()
+        return await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /c/\x00/ HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"NOT AN HTTP REQUEST\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX-Padding: " + b"y" * 40_000,  # a head past h11's limit, never ended
+    ],
+    ids=["nul-in-target", "garbage", "negative-length", "two-lengths", "endless-head"],
+)
+async def test_requests_the_http_layer_refuses_itself_get_the_error_headers_too(request_bytes: bytes) -> None:
+    async def never(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("a request the HTTP layer refuses must not reach the app")
+
+    async with AppServer(never, error_headers={"x-robots-tag": "noindex", "cache-control": "no-store"}) as server:
+        answer = await exchange(server.port, request_bytes)
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 400 ")
+    assert b"\r\nx-robots-tag: noindex" in head and b"\r\ncache-control: no-store" in head
