@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import math
 import time
 from collections import OrderedDict, deque
@@ -112,6 +113,23 @@ class MissLimiter:
             self._misses.popitem(last=False)
 
 
+def client_key(host: str) -> str:
+    """Whom a miss is counted against: an IPv4 address, or an IPv6 address's /64.
+
+    One IPv6 host is usually handed a whole /64; limiting single addresses would let it
+    guess from a fresh address per request.
+    """
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # an IPv4 client on a dual-stack socket
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class TooLarge(Exception):
     """A pushed body past MAX_PUSH_BODY."""
 
@@ -188,7 +206,7 @@ def create_app(
     limiter = limiter or MissLimiter()
 
     def address(request: Request) -> str:
-        return request.client.host if request.client else "unknown"
+        return client_key(request.client.host if request.client else "unknown")
 
     def limited(request: Request) -> Response | None:
         wait = limiter.retry_after(address(request))

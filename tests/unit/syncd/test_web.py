@@ -21,7 +21,7 @@ from publisher.sinks import DirectorySink, is_token
 from syncd.links import revoke_link, rotate_link
 from syncd.push import Answer
 from syncd.store import Store, new_token
-from syncd.web import MAX_PUSH_BODY, SECURITY_HEADERS, MissLimiter, create_app
+from syncd.web import MAX_PUSH_BODY, SECURITY_HEADERS, MissLimiter, client_key, create_app
 
 TOKEN = "A" * 10 + "b_-" + "c" * 19
 
@@ -469,3 +469,26 @@ async def test_a_chunked_push_body_past_the_limit_is_refused_before_the_receiver
     assert push.calls == 0
     for response in (chunked, lying, absurd):
         assert_security_headers(response.headers)
+
+
+@pytest.mark.parametrize(
+    ("host", "key"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:ffff:ffff:ffff", "2001:db8:1:2::/64"),
+        ("2001:db8:1:3::1", "2001:db8:1:3::/64"),
+        ("::ffff:198.51.100.7", "198.51.100.7"),
+        ("unknown", "unknown"),
+    ],
+)
+def test_misses_are_counted_per_ipv4_address_and_per_ipv6_64(host: str, key: str) -> None:
+    assert client_key(host) == key
+
+
+async def test_a_guesser_cannot_escape_the_limit_by_hopping_addresses_inside_its_ipv6_64(links: Links) -> None:
+    app = create_app(links.root, limiter=MissLimiter(limit=3, window=60))
+    for i in range(3):
+        assert (await asgi(app, "GET", f"/c/{new_token()}/".encode(), address=f"2001:db8:7:7::{i + 1}"))[0] == 404
+    assert (await asgi(app, "GET", f"/c/{links.live}/".encode(), address="2001:db8:7:7::99"))[0] == 429
+    assert (await asgi(app, "GET", f"/c/{links.live}/".encode(), address="2001:db8:7:8::1"))[0] == 200
