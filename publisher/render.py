@@ -52,6 +52,7 @@ _CSS = _ENV.loader.get_source(_ENV, "page.css")[0]  # type: ignore[union-attr]
 CSP_STYLE_HASH = "'sha256-" + base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode() + "'"
 PAGE_CSP = f"default-src 'none'; style-src {CSP_STYLE_HASH}; base-uri 'none'; form-action 'none'"
 
+
 def balance_schema() -> dict[str, Any]:
     """The JSON Schema every balance.json validates against (publisher/schema/balance.schema.json)."""
     text = resources.files(__package__).joinpath("schema", "balance.schema.json").read_text(encoding="utf-8")

@@ -31,6 +31,15 @@ async def syncd(*args: str, env: dict[str, str] | None = None, cwd: Path | None 
     return proc.returncode or 0, out.decode(), err.decode()
 
 
+def harvest_env(tmp_path: Path, server: AppServer, sandbox: HarvestSandbox) -> tuple[Path, dict[str, str]]:
+    """A copy of the suite's config and the environment pointing it, the store and the pages at ``tmp_path``."""
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
+    return config, {"DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
+                    "DEMO_HARVEST_TOKEN": sandbox.token, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
+                    "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_LOG_FORMAT": "json"}
+
+
 async def test_validate_lists_three_distinct_mistakes_with_file_and_line_and_exits_78(tmp_path: Path) -> None:
     config = tmp_path / "config"
     shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
@@ -85,11 +94,7 @@ async def test_two_sync_passes_agree_and_upstream_changes_show_after_the_next(tm
     moved = sandbox.add_entry(client_id=5003, hours=2.0, notes="Rebuilt the print server", spent_date=today)
     gone = sandbox.add_entry(client_id=5003, hours=3.0, notes="Audited the door access list", spent_date=today)
     async with AppServer(sandbox.app) as server:
-        config = tmp_path / "config"
-        shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
-        env = {"DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
-               "DEMO_HARVEST_TOKEN": sandbox.token, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
-               "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_LOG_FORMAT": "json"}
+        config, env = harvest_env(tmp_path, server, sandbox)
 
         async def pass_() -> dict[str, dict]:  # type: ignore[type-arg]
             code, _, err = await syncd("sync", "--config", str(config), env=env)
@@ -174,13 +179,9 @@ async def test_run_serves_pages_and_health_then_stops_cleanly_on_sigterm(tmp_pat
     sandbox = HarvestSandbox()
     sandbox.seed(now=datetime.now(timezone.utc))
     async with AppServer(sandbox.app) as server:
-        config = tmp_path / "config"
-        shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
+        config, env = harvest_env(tmp_path, server, sandbox)
         port = free_port()
-        env = {**os.environ, "DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
-               "DEMO_HARVEST_TOKEN": sandbox.token, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
-               "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_HTTP_PORT": str(port),
-               "SYNCD_LOG_FORMAT": "json"}
+        env = {**os.environ, **env, "SYNCD_HTTP_PORT": str(port)}
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "syncd", "run", "--config", str(config), env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -224,11 +225,7 @@ async def test_links_rotate_and_revoke_take_old_links_down_for_good(tmp_path: Pa
     sandbox = HarvestSandbox()
     sandbox.seed(now=datetime.now(timezone.utc))
     async with AppServer(sandbox.app) as server:
-        config = tmp_path / "config"
-        shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
-        env = {"DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
-               "DEMO_HARVEST_TOKEN": sandbox.token, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
-               "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_LOG_FORMAT": "json"}
+        config, env = harvest_env(tmp_path, server, sandbox)
 
         async def run(*args: str) -> str:
             code, out, err = await syncd(*args, "--config", str(config), env=env)

@@ -31,6 +31,7 @@ from syncd.store import Store
 from syncd.serving import AppServer
 from syncd.web import SECURITY_HEADERS, create_app
 
+from ..conftest import raw_exchange
 from .conftest import Clock, Sleeps
 
 LONDON = ZoneInfo("Europe/London")
@@ -293,20 +294,6 @@ async def test_a_replayed_toggl_delivery_cannot_bring_back_an_entry_a_reconcile_
     created["event_id"] += 1  # past the id memory (another replica, a restart): the same state again
     assert (await send_toggl(rig, created)).status_code == 200
     assert rig.page("client-01") == gone
-
-
-async def raw_exchange(url: str, request: bytes, *, close_early: bool = False) -> bytes:
-    """Raw bytes to a real server; with ``close_early``, hang up right after sending."""
-    host, port = url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    try:
-        writer.write(request)
-        await writer.drain()
-        if close_early:
-            return b""
-        return await asyncio.wait_for(reader.read(), timeout=10)
-    finally:
-        writer.close()
 
 
 async def test_toggl_deliveries_with_lying_lengths_or_chunked_past_the_limit_are_refused_over_a_real_socket(

@@ -36,6 +36,7 @@ from syncd.serving import AppServer
 from syncd.settings import Settings
 from syncd.web import SECURITY_HEADERS
 
+from ..conftest import raw_exchange
 from .conftest import leaks
 
 # One distinctive value per credential, each recognisable wherever it turns up.
@@ -228,7 +229,7 @@ async def test_no_credential_or_link_token_reaches_logs_database_pages_metrics_o
 
                 await until(alerted, "the refused login's alert")
                 metrics.append((await http.get("/metrics", headers=bearer)).text)
-                garbage = await _raw(base[0], b"NOT HTTP\r\n\r\n")
+                garbage = await raw_exchange(base[0], b"NOT HTTP\r\n\r\n")
             finally:
                 stop.set()
                 await asyncio.wait_for(daemon, timeout=30)
@@ -264,15 +265,3 @@ def basic_headers() -> set[str]:
     pairs = [f"northbridge+{SECRETS['CW_PUBLIC_KEY']}:{SECRETS['CW_PRIVATE_KEY']}", f"{SECRETS['TOGGL_TOKEN']}:api_token",
              f"{HALO_HOOK_USER}:{SECRETS['HALO_WEBHOOK_PASSWORD']}"]
     return {base64.b64encode(p.encode()).decode() for p in pairs}
-
-
-async def _raw(url: str, request: bytes) -> bytes:
-    host, port = url.removeprefix("http://").split(":")
-    reader, writer = await asyncio.open_connection(host, int(port))
-    try:
-        writer.write(request)
-        await writer.drain()
-        return await asyncio.wait_for(reader.read(), timeout=10)
-    finally:
-        writer.close()
-

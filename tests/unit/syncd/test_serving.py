@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import signal
 
@@ -11,6 +10,8 @@ import pytest
 
 from connectors.harvest.sandbox import HarvestSandbox
 from syncd.serving import AppServer
+
+from ...conftest import raw_exchange
 
 HEADERS = {
     "Authorization": "Bearer sandbox-token",
@@ -53,17 +54,6 @@ async def test_two_servers_get_distinct_free_ports() -> None:
         assert first.port != second.port
 
 
-async def exchange(port: int, request: bytes) -> bytes:
-    """Send raw bytes to the server and read until it closes the connection."""
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        writer.write(request)
-        await writer.drain()
-        return await asyncio.wait_for(reader.read(), timeout=10)
-    finally:
-        writer.close()
-
-
 @pytest.mark.parametrize(
     "request_bytes",
     [
@@ -80,7 +70,7 @@ async def test_requests_the_http_layer_refuses_itself_get_the_error_headers_too(
         raise AssertionError("a request the HTTP layer refuses must not reach the app")
 
     async with AppServer(never, error_headers={"x-robots-tag": "noindex", "cache-control": "no-store"}) as server:
-        answer = await exchange(server.port, request_bytes)
+        answer = await raw_exchange(server.url, request_bytes)
     head = answer.split(b"\r\n\r\n", 1)[0].lower()
     assert head.startswith(b"http/1.1 400 ")
     assert b"\r\nx-robots-tag: noindex" in head and b"\r\ncache-control: no-store" in head
