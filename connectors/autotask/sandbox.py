@@ -511,6 +511,17 @@ class AutotaskSandbox:
             "userType": 1, "officePhone": "555-0101", "defaultServiceDeskRoleID": role, "locationID": 1,
         }
 
+    def add_company(self, name: str) -> int:
+        """A new client company (for benchmarks with many clients); returns its id."""
+        cid = 600_000 + len(self.tables["Companies"])
+        self.tables["Companies"][cid] = {
+            "id": cid, "companyName": name, "companyNumber": f"C{cid:05d}", "companyType": 1, "isActive": True,
+            "phone": "555-0100", "city": "Springfield", "state": "IL", "countryID": 237,
+            "ownerResourceID": _RESOURCES[0][0], "userDefinedFields": [],
+        }
+        self._bump("Companies")
+        return cid
+
     @staticmethod
     def _contract(company_id: int) -> int | None:
         return None if company_id == OWN_COMPANY else 29683300 + company_id

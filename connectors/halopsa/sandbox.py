@@ -289,6 +289,12 @@ class HaloSandbox:
 
     # ----------------------------------------------------------------- data changes
 
+    def add_client(self, name: str) -> int:
+        """A new client (for benchmarks with many clients); returns its id."""
+        cid = 600_000 + len(self.clients)
+        self.clients[cid] = {"id": cid, "name": name}
+        return cid
+
     def add_ticket(self, *, client_id: int, summary: str, tickettype_id: int = INCIDENT,
                    opened: datetime | None = None, user: str | None = None) -> int:
         """Log a ticket for ``client_id``; returns its id."""
