@@ -130,7 +130,7 @@ _COLUMNS = (
     ("a.traveltime", "traveltime"), ("a.actionoohtime", "actionoohtime"), ("a.hiddenfromuser", "hiddenfromuser"),
     ("a.note", "note"), ("a.actioncode", "chargerate"), ("a.actionlastupdated", "last_updated"),
     ("f.areaint", "client_id"), ("f.symptom", "ticket_summary"), ("f.requesttypenew", "tickettype_id"),
-    ("rt.rtdesc", "tickettype_name"),
+    ("rt.rtdesc", "tickettype_name"), ("count(*) over ()", "rows_left"),
 )
 _STAMP = r"'(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?)'"
 _WORK_START = r"coalesce\(a\.actionarrivaldate, a\.whe_\)"
@@ -710,14 +710,14 @@ class HaloSandbox(InjectsFaults):
         self.counters["time_entries"] += 1
         keys = [] if self.faults.answering_empty else self._select_report(query)
         begin = 0 if query.after is None else bisect.bisect_right(keys, query.after)
-        rows = [self._row(key) for key in keys[begin:begin + query.top]]
+        rows = [self._row(key, len(keys) - begin) for key in keys[begin:begin + query.top]]
         return JSONResponse({
             "id": 0, "name": "", "sql": spec["sql"], "_loadreportonly": True,
             "available_columns": [{"id": i, "name": alias.strip("[]")} for i, (_, alias) in enumerate(_COLUMNS)],
             "report": {"rows": rows, "loaded": True, "load_error": "", "rowcount": len(rows)},
         })
 
-    def _row(self, key: tuple[int, int]) -> dict[str, Any]:
+    def _row(self, key: tuple[int, int], rows_left: int) -> dict[str, Any]:
         action = self.actions[key]
         ticket = self.tickets[key[0]]
         return {
@@ -729,6 +729,7 @@ class HaloSandbox(InjectsFaults):
             "note": action["note"], "chargerate": action["chargerate"], "last_updated": action["last_updated"],
             "client_id": ticket["client_id"], "ticket_summary": ticket["summary"],
             "tickettype_id": ticket["tickettype_id"], "tickettype_name": TICKET_TYPES.get(ticket["tickettype_id"]),
+            "rows_left": rows_left,
         }
 
 

@@ -264,6 +264,7 @@ async def test_a_changed_since_report_returns_timed_actions_of_the_clients_as_al
         "nonbilltime": 0.0, "actionchargehours": 0.0, "traveltime": 0.5, "actionoohtime": 1.0,
         "hiddenfromuser": False, "note": "Fixed it", "chargerate": 2, "last_updated": "2026-11-20T15:10:00.000",
         "client_id": 12, "ticket_summary": "Printer offline", "tickettype_id": 1, "tickettype_name": "Incident",
+        "rows_left": 1,
     }
 
 
@@ -298,6 +299,9 @@ async def test_report_pages_continue_after_the_keyset_position(http: httpx.Async
         NOW.date(), None, [12], top=10, after=sql.After(*keys[1])))).json()
     assert [(r["ticket_id"], r["id"]) for r in first["report"]["rows"]] == keys[:2]
     assert [(r["ticket_id"], r["id"]) for r in rest["report"]["rows"]] == keys[2:]
+    # Each row counts the rows matching from its page on: whether more follow is the report's word.
+    assert {r["rows_left"] for r in first["report"]["rows"]} == {5}
+    assert {r["rows_left"] for r in rest["report"]["rows"]} == {3}
 
 
 async def test_deleted_tickets_and_deleted_actions_leave_the_report(http: httpx.AsyncClient, sandbox: HaloSandbox) -> None:
