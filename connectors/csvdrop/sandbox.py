@@ -130,6 +130,10 @@ class CsvDropDriver:
         self._rows[entry_id] = _Row(entry_id, client, hours, notes, day, start, worker, internal_notes)
         return entry_id
 
+    def export(self) -> Path:
+        """Drop a fresh export of everything, as an admin exporting again would; returns its path."""
+        return self._export()
+
     def _export(self) -> Path:
         """Write the whole period as one export, named with its period, into the inbox."""
         out = io.StringIO()

@@ -80,10 +80,12 @@ class Contract:
 
 
 # What a promise may need of a connector, read from the connector class's declarations.
-# Request counts, throttles, server errors and credentials are HTTP matters; the deletion
-# reconcile's guard needs a source that can re-list a period.
+# Request counts, throttles, server errors and credentials are HTTP matters; a drop folder's
+# own faults (its inbox, its files) are a folder's; the deletion reconcile's guard needs a
+# source that can re-list a period.
 CAPABILITIES: dict[str, Callable[[type[Connector]], bool]] = {
     "http": lambda cls: cls.transport == "http",
+    "files": lambda cls: cls.transport == "files",
     "relisting": lambda cls: cls.lists_window,
 }
 

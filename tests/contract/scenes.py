@@ -23,7 +23,8 @@ from syncd.store import Store
 from .conftest import ACCOUNT, Contract, transport_to
 
 INTERVAL = timedelta(minutes=15)  # every contract client refreshes every 15 minutes
-OBSERVED = "c0"  # the client whose page is watched; upstream work during a fault goes to c1 and c2
+OBSERVED = "c0"  # the client whose page is watched; the work done during a fault goes to c1
+BATCHED = "c2"  # the client whose big batch of new work makes the next poll span several pages
 BANNER = '<div class="banner" role="status">'
 # Three refresh intervals and a minute after the first failed refresh: the page must say stale.
 STALE_BY = STALE_AFTER_INTERVALS * INTERVAL + timedelta(minutes=1)
@@ -78,6 +79,11 @@ class Scene:
     batch: list[str] = field(default_factory=list)  # vendor ids of the work logged after the first read
     logs: list[dict[str, Any]] = field(default_factory=list)
     steps: int = 0
+    counter: Callable[[], int] | None = None  # what counts the source being asked; default: its requests
+    before_reference: Callable[[], None] = lambda: None  # e.g. a folder's fresh export
+
+    def asked(self) -> int:
+        return (self.counter or self.c.driver.requests)()
 
     @property
     def now(self) -> datetime:
@@ -99,8 +105,8 @@ class Scene:
 
     async def settle(self, *, bulk_pages: int = 1) -> None:
         """The good first read (backfill and reconcile), every page published, the observed one
-        kept as the last good page; then enough new work for clients 1 and 2 that the next poll
-        spans ``bulk_pages`` listing pages."""
+        kept as the last good page; then enough new work for client 2 that the next poll spans
+        ``bulk_pages`` listing pages."""
         outcome = await self.c.coordinator.sync_account(ACCOUNT, reconcile=True)
         assert outcome.ok, outcome.error
         await self.c.coordinator.publish_client(OBSERVED)
@@ -114,19 +120,19 @@ class Scene:
             # Dated in the previous cycle: the polls page through them all the same (they are
             # listed by last update), while the pages show them as that cycle's total only.
             size, day = self.c.driver.max_page_size, self.now.date() - timedelta(days=25)
-            self.batch = [self.c.driver.add_entry(1 + i % 2, hours=0.25, notes=f"Batch job {i}", day=day,
+            self.batch = [self.c.driver.add_entry(2, hours=0.25, notes=f"Batch job {i}", day=day,
                                                   start=time(7, 0))
                           for i in range((bulk_pages - 1) * size + 1)]
             self.c.clock.advance(minutes=1)
 
     def work(self) -> None:
-        """What technicians do meanwhile: new work for clients 1 and 2, and a correction to one
-        of client 1's older entries (its new last-update puts it among the first a keyset reads)."""
+        """What technicians do meanwhile: new work for client 1, and a correction to one of its
+        older entries (its new last-update puts it among the first a keyset reads)."""
         self.steps += 1
         day = self.now.date()
         self.c.driver.add_entry(1, hours=0.5, notes=f"Fault-time work {self.steps}", day=day,
                                 start=time(8 + self.steps % 8, 0))
-        self.c.driver.add_entry(2, hours=1.25, notes=f"Fault-time visit {self.steps}", day=day,
+        self.c.driver.add_entry(1, hours=1.25, notes=f"Fault-time visit {self.steps}", day=day,
                                 start=time(9 + self.steps % 8, 30))
         self.c.driver.edit_entry(self.edited[self.steps % len(self.edited)], hours=1.75 + 0.25 * self.steps)
 
@@ -151,6 +157,57 @@ class Scene:
             self.work()
             await self.refresh_at(self.now + INTERVAL)
 
+    async def ride_out(self, arm: Callable[[], None], clear: Callable[[], None], *, kind: str,
+                       stale_at_once: bool = False, polls_while_failing: bool = True,
+                       work_while_failing: bool = True) -> None:
+        """Arm a lasting fault, refresh through it until the page must say stale, clear it, recover.
+
+        Checked at every refresh while it lasts: the account fails with ``kind``, the watched page
+        keeps its last good lines and totals, says stale only after three intervals (at once with
+        ``stale_at_once``), and the cursor stays where the last good read left it. Then: the
+        failure and the recovery are each logged once, and nothing is lost or doubled.
+        ``polls_while_failing`` False: the source is not asked again within the first interval
+        (the vendor's wait, or refused credentials, defer it); a refresh then checks it is not.
+        ``work_while_failing`` False: nobody can log work upstream while it lasts.
+        """
+        assert self.good is not None
+        cursor = self.cursor()
+        with self.logged():
+            arm()
+            first = self.now + INTERVAL
+            for when in (first, *([] if polls_while_failing else [first + INTERVAL]), first + STALE_BY):
+                if work_while_failing:
+                    self.work()
+                before = self.asked()
+                await self.refresh_at(when)
+                assert self.failing() == kind
+                page = self.page()
+                assert page.same_figures(self.good), "the page must keep its last good lines and totals"
+                stale = stale_at_once or when == first + STALE_BY
+                assert page.stale is stale and (BANNER in page.html) is stale
+                assert self.cursor() == cursor, "a failed read must not move the cursor"
+                if when == first + INTERVAL and not polls_while_failing:
+                    assert self.asked() == before, "the source must not be asked before its wait ends"
+            clear()
+            await self.recover()
+            assert not self.page().stale
+        failed = self.events("source_failed")
+        assert [e["error_kind"] for e in failed] == [kind], "the failure is logged once"
+        assert len(self.events("source_recovered")) == 1, "the recovery is logged once"
+        await self.assert_nothing_lost_or_doubled()
+
+    async def absorb(self, arm: Callable[[], None]) -> None:
+        """Arm a fault the source's own handling absorbs (a retry within the request, a renewed
+        token, a file read at the next look): the refresh reads and nothing is logged failing."""
+        with self.logged():
+            arm()
+            self.work()
+            await self.refresh_at(self.now + INTERVAL)
+            assert self.failing() is None
+        assert self.events("source_failed") == [] and self.events("source_recovered") == []
+        assert [e["outcome"] for e in self.events("sync")] == ["ok"]
+        await self.assert_nothing_lost_or_doubled()
+
     @contextmanager
     def logged(self) -> Iterator[None]:
         with capture_logs() as logs:
@@ -162,6 +219,7 @@ class Scene:
 
     async def reference(self) -> Ledger:
         """The ledger a fault-free first read of the same upstream data builds, in a store of its own."""
+        self.before_reference()
         folder = self.c.publish_dir.parent / "reference"
         store = Store.open(f"sqlite:///{folder}.db")
         factory = partial(open_connector, transport=transport_to(self.c.driver), sleep=self.c.sleeps,
@@ -189,5 +247,3 @@ class Scene:
             assert sorted((lines - want_lines).elements()) == [], f"{key}: lines doubled or not upstream"
             assert (pools, history) == (want_pools, want_history), f"{key}: totals differ from a fresh read"
 
-
-Arm = Callable[[Scene], None]

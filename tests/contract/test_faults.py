@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -24,7 +25,7 @@ from syncd.coordinator import AUTH_RETRY
 from syncd.errors import AuthError, PayloadError, RateLimited, TransientError
 
 from .conftest import ACCOUNT, Contract
-from .scenes import BANNER, INTERVAL, STALE_BY, Scene
+from .scenes import INTERVAL, Scene
 
 pytestmark = pytest.mark.needs("http")
 
@@ -42,51 +43,17 @@ def kit(c: Contract) -> FaultKit:
     return c.driver.faults
 
 
-async def ride_out(scene: Scene, arm: Callable[[FaultKit], None], *, kind: str, stale_at_once: bool = False,
-                   polls_while_failing: bool = True) -> None:
-    """Arm a lasting fault, refresh through it until the page must say stale, clear it, recover.
-
-    ``polls_while_failing`` False: the account is not asked again within the first interval
-    (the vendor's wait, or refused credentials, defer it).
-    """
-    assert scene.good is not None
+async def ride_out(scene: Scene, arm: Callable[[FaultKit], None], **expected: Any) -> None:
+    """A lasting fault armed in the sandbox's kit, ridden out (Scene.ride_out), then cleared."""
     faults = kit(scene.c)
-    cursor = scene.cursor()
-    with scene.logged():
-        arm(faults)
-        first = scene.now + INTERVAL
-        for when in (first, first + INTERVAL, first + STALE_BY):
-            scene.work()
-            before = scene.c.driver.requests()
-            await scene.refresh_at(when)
-            assert scene.failing() == kind
-            page = scene.page()
-            assert page.same_figures(scene.good), "the page must keep its last good lines and totals"
-            stale = stale_at_once or when == first + STALE_BY
-            assert page.stale is stale and (BANNER in page.html) is stale
-            assert scene.cursor() == cursor, "a failed read must not move the cursor"
-            if when == first + INTERVAL and not polls_while_failing:
-                assert scene.c.driver.requests() == before, "the account must not be asked before its wait ends"
-        faults.clear()
-        await scene.recover()
-        assert not scene.page().stale
-    failed = scene.events("source_failed")
-    assert [e["error_kind"] for e in failed] == [kind], "the failure is logged once"
-    assert len(scene.events("source_recovered")) == 1, "the recovery is logged once"
-    await scene.assert_nothing_lost_or_doubled()
+    await scene.ride_out(lambda: arm(faults), faults.clear, **expected)
 
 
 async def absorb(scene: Scene, arm: Callable[[FaultKit], None]) -> None:
-    """Arm a fault a retry within the request absorbs: the refresh reads, nothing is logged failing."""
-    with scene.logged():
-        arm(kit(scene.c))
-        scene.work()
-        await scene.refresh_at(scene.now + INTERVAL)
-        assert scene.failing() is None
-        assert not kit(scene.c).armed, "the fault should have been used up"
-    assert scene.events("source_failed") == [] and scene.events("source_recovered") == []
-    assert [e["outcome"] for e in scene.events("sync")] == ["ok"]
-    await scene.assert_nothing_lost_or_doubled()
+    """A fault armed in the sandbox's kit that a retry within the request absorbs (Scene.absorb)."""
+    faults = kit(scene.c)
+    await scene.absorb(lambda: arm(faults))
+    assert not faults.armed, "the fault should have been used up"
 
 
 # --- faults a retry within the request absorbs ----------------------------------------------
