@@ -7,8 +7,8 @@ import itertools
 import json
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qsl
@@ -115,7 +115,6 @@ class _Recorded:
     body: bytes
 
 
-@dataclass
 class FaultKit:
     """One sandbox's faults: armed by tests and drivers, applied by :meth:`wrap` and :meth:`transport`.
 
@@ -123,21 +122,24 @@ class FaultKit:
     A fault is armed for a number of requests or until cleared, on every request, on listing
     requests, or on listing pages after the first; the first armed fault that applies to a
     request answers it. ``refuse`` and ``throttles`` build the vendor's own refusal and
-    rate-limit answers (``throttles`` names each kind the vendor has: "429", "402", "thread"…).
+    rate-limit answers (``throttles`` names each kind the vendor has: "429", "402", "thread"…);
+    ``base_clock`` is ours, which :meth:`clock` skews into the vendor's.
     """
 
-    counters: Counter[str]
-    listing: Listing
-    refuse: Refusal
-    throttles: Mapping[str, Throttle]
-    base_clock: Callable[[], datetime]
-    answering_empty: bool = False  # the sandbox's listings answer nothing (read by its handlers)
-    _armed: list[_Armed] = field(default_factory=list)
-    _next_page_hooks: list[Callable[[], None]] = field(default_factory=list)
-    _recorded: _Recorded | None = None
-    _skew: timedelta = timedelta(0)
-    _statuses: Iterator[int] = field(default_factory=lambda: itertools.cycle(_SERVER_ERRORS))
-    _app: ASGIApp | None = None
+    def __init__(self, *, counters: Counter[str], listing: Listing, refuse: Refusal,
+                 throttles: Mapping[str, Throttle], base_clock: Callable[[], datetime]) -> None:
+        self.counters = counters
+        self.listing = listing
+        self.refuse = refuse
+        self.throttles = dict(throttles)
+        self.base_clock = base_clock
+        self.answering_empty = False  # the sandbox's listings answer nothing (read by its handlers)
+        self._armed: list[_Armed] = []
+        self._next_page_hooks: list[Callable[[], None]] = []
+        self._recorded: _Recorded | None = None
+        self._skew = timedelta(0)
+        self._statuses: Iterator[int] = itertools.cycle(_SERVER_ERRORS)
+        self._app: ASGIApp | None = None
 
     # --- the vendor's clock -----------------------------------------------------------
 

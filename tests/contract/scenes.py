@@ -13,12 +13,13 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
 from connectors.registry import open_connector
 from publisher.sinks import DirectorySink
 from syncd.coordinator import STALE_AFTER_INTERVALS, Coordinator
-from syncd.store import Store
+from syncd.store import Store, entries
 
 from .conftest import ACCOUNT, Contract, transport_to
 
@@ -238,6 +239,10 @@ class Scene:
         """Once the fault has cleared, one more refresh, then the ledger equals a fresh read's."""
         await self.refresh_at(self.now + INTERVAL)
         assert self.failing() is None
+        cursor = self.cursor()
+        with self.c.store.engine.connect() as conn:
+            committed = conn.execute(select(func.max(entries.c.updated_at)).where(entries.c.account == ACCOUNT)).scalar()
+        assert cursor is None or cursor <= committed, "the cursor passed what was committed"
         ours = ledger_of(self.c.coordinator)
         theirs = await self.reference()
         for key in theirs:
