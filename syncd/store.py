@@ -275,6 +275,13 @@ class Store:
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # pysqlite runs DDL outside any transaction unless one is open, so a start
+                # killed half-way through left tables without their version, and every later
+                # start failed on "table already exists". One explicit transaction makes the
+                # whole upgrade all or nothing; IMMEDIATE also queues a second process that
+                # starts at the same moment until this one has committed.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
