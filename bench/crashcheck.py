@@ -276,10 +276,10 @@ def bookkeeping_problems(state: StoreState, publish_dir: Path, clients: Iterable
     live = set()
     for client in sorted(clients):
         tokens = state.tokens.get(client, [])
+        live.update(tokens)
         if len(tokens) != 1:
             problems.append(f"{client}: {len(tokens)} live tokens")
             continue
-        live.add(tokens[0])
         folder = publish_dir / "c" / tokens[0]
         files = {name: (folder / name).read_bytes() for name in FILE_NAMES if (folder / name).exists()}
         if len(files) != len(FILE_NAMES):
