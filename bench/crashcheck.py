@@ -234,9 +234,9 @@ def cursor_problems(state: StoreState, account: str, upstream: Mapping[str, Upst
         if up.client_key is None and held is None:
             continue
         if held is None or held.updated_at != up.updated_at or held.client_key != up.client_key or held.deleted:
-            have = "nothing" if held is None else f"{held.client_key} updated {held.updated_at:%H:%M:%S}"
-            problems.append(f"cursor {position:%H:%M:%S.%f} covers entry {vendor_id} "
-                            f"({up.client_key} updated {up.updated_at:%H:%M:%S}) but the store holds {have}")
+            have = "nothing" if held is None else f"{held.client_key} updated {held.updated_at:%Y-%m-%d %H:%M:%S}"
+            problems.append(f"cursor {position:%Y-%m-%d %H:%M:%S.%f} covers entry {vendor_id} "
+                            f"({up.client_key} updated {up.updated_at:%Y-%m-%d %H:%M:%S}) but the store holds {have}")
     return problems[:5] + ([f"… and {len(problems) - 5} more"] if len(problems) > 5 else [])
 
 
