@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from publisher.render import CSV_HEADER, FILE_NAMES, balance_schema
 from publisher.sinks import ALLOWED_NAMES
-from syncd.store import create_store_engine, cursors, entries, link_tokens, metadata, publishes
+from syncd.store import create_store_engine, cursors, entries, link_tokens, metadata, publishes, sync_runs
 from syncd.web import create_app
 
 _VALIDATOR = jsonschema.Draft202012Validator(balance_schema())
@@ -109,6 +109,17 @@ def read_store(url: str) -> StoreState:
     finally:
         engine.dispose()
     return StoreState(ledger, positions, reconciled, tokens, published)
+
+
+def polls_since(url: str, moment: datetime) -> int:
+    """How many polls of any account the store recorded as started at ``moment`` or later."""
+    engine = create_store_engine(url)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(sync_runs).where(
+                sync_runs.c.kind == "poll", sync_runs.c.started_at >= moment)).scalar_one())
+    finally:
+        engine.dispose()
 
 
 def rows_synced_since(url: str, moment: datetime) -> int:

@@ -236,7 +236,9 @@ class Deployment:
         return proc, log, asyncio.create_task(log.read(proc.stderr)), time.monotonic()
 
     async def complete_pass(self) -> tuple[Timeline | None, str | None]:
-        """One ``syncd sync`` left to finish: its timeline, or why it failed."""
+        """One ``syncd sync`` left to finish: its timeline, or why it failed (it must also have
+        polled the vendor: a pass that exits 0 having read nothing is a failure too)."""
+        wall = datetime.now(timezone.utc)
         proc, log, reading, spawned = await self._spawn("sync")
         try:
             code = await asyncio.wait_for(proc.wait(), PASS_TIMEOUT)
@@ -248,6 +250,9 @@ class Deployment:
         await reading
         if code != 0:
             return None, f"{self.name}: syncd sync exited {code}: {' | '.join(text for _, text in log.lines[-3:])}"
+        if not crashcheck.polls_since(self.url, wall):
+            return None, (f"{self.name}: syncd sync exited 0 without polling the vendor: "
+                          f"{' | '.join(text for _, text in log.lines[-4:])}")
         return Timeline.of(self.requests.since(spawned), [(t - spawned, e) for (t, _), e in zip(log.lines, log.events)],
                            exited), None
 

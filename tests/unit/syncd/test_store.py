@@ -166,3 +166,25 @@ def test_a_migration_that_fails_half_way_leaves_no_table_behind_and_the_next_sta
     store = Store.open(url)
     assert {"entries", "cursors", "link_tokens", "shard_leases"} <= set(sa.inspect(store.engine).get_table_names())
     store.close()
+
+
+@pytest.mark.postgres
+def test_account_locks_exclude_replicas_of_one_store_but_not_another_store_in_the_same_database(
+        pg_url: str, other_pg_url: str) -> None:
+    # Advisory locks are database-wide: keyed by account name alone, a deployment in another
+    # schema syncing an account of the same name made this one's `syncd sync` skip its poll.
+    replica_a, replica_b, neighbour = Store.open(pg_url), Store.open(pg_url), Store.open(other_pg_url)
+    try:
+        held = replica_a.try_lock_account("harvest")
+        assert held is not None
+        assert replica_b.try_lock_account("harvest") is None
+        other = neighbour.try_lock_account("harvest")
+        assert other is not None
+        other.release()
+        held.release()
+        again = replica_b.try_lock_account("harvest")
+        assert again is not None
+        again.release()
+    finally:
+        for store in (replica_a, replica_b, neighbour):
+            store.close()
