@@ -247,10 +247,15 @@ class AccountLock:
             self._conn = None
 
 
-def lock_key(account: str) -> int:
-    """A stable signed 64-bit key for an account's advisory lock."""
-    return int.from_bytes(hashlib.blake2b(f"syncd:account:{account}".encode(), digest_size=8).digest(),
-                          "big", signed=True)
+def lock_key(account: str, schema: str = "public") -> int:
+    """A stable signed 64-bit key for an account's advisory lock in the store kept in ``schema``.
+
+    Advisory locks span the whole database, so the key names the schema: two deployments kept
+    in two schemas of one database never hold each other up. The default schema keeps the
+    key it always had, so replicas of different versions still exclude each other.
+    """
+    name = f"syncd:account:{account}" if schema == "public" else f"syncd:{schema}:account:{account}"
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
 class Store:
@@ -276,6 +281,13 @@ class Store:
         cfg = AlembicConfig()
         cfg.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                # pysqlite runs DDL outside any transaction unless one is open, so a start
+                # killed half-way through left tables without their version, and every later
+                # start failed on "table already exists". One explicit transaction makes the
+                # whole upgrade all or nothing; IMMEDIATE also queues a second process that
+                # starts at the same moment until this one has committed.
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
 
@@ -291,14 +303,15 @@ class Store:
     def try_lock_account(self, account: str) -> AccountLock | None:
         """Take the account's sync lock, or None when another replica holds it.
 
-        On PostgreSQL this is an advisory lock, so several replicas sharing the database
-        never sync one account at once. SQLite serves one process: the lock always succeeds.
+        On PostgreSQL this is an advisory lock, so several replicas sharing the store never
+        sync one account at once (a store in another schema of the same database has locks of
+        its own). SQLite serves one process: the lock always succeeds.
         """
         if self.engine.dialect.name != "postgresql":
             return AccountLock(None, 0)
-        key = lock_key(account)
         conn = self.engine.connect()
         try:
+            key = lock_key(account, conn.execute(text("SELECT current_schema()")).scalar() or "public")
             got = conn.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": key}).scalar()
             conn.commit()
         except BaseException:

@@ -58,6 +58,13 @@ def pg_url() -> Iterator[str]:
         yield url
 
 
+@pytest.fixture
+def other_pg_url() -> Iterator[str]:
+    """A second fresh schema in the same database as ``pg_url``'s: another deployment beside it."""
+    with _pg_schema() as url:
+        yield url
+
+
 @contextmanager
 def _pg_schema() -> Iterator[str]:
     reason = _pg_reachable()

@@ -191,3 +191,45 @@ def test_an_alert_fires_once_until_released(any_store: Store) -> None:
     assert any_store.release_alert("acme", "low_balance", "2026-11-15:90") is True
     assert any_store.release_alert("acme", "low_balance", "2026-11-15:90") is False
     assert any_store.claim_alert("acme", "low_balance", "2026-11-15:90", now=NOW) is True
+
+
+def test_a_migration_that_fails_half_way_leaves_no_table_behind_and_the_next_start_completes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # A table the last migration wants to create makes it fail after the earlier ones ran,
+    # as a crash half-way through the first start would. Nothing of that start may survive:
+    # on SQLite, DDL outside a transaction commits at once and left tables without a version,
+    # so every later start failed on "table entries already exists".
+    url = f"sqlite:///{tmp_path / 'syncd.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE shard_leases (x INTEGER)")
+    with pytest.raises(sa.exc.OperationalError, match="shard_leases"):
+        Store.open(url)
+    assert set(sa.inspect(engine).get_table_names()) == {"shard_leases"}
+    with engine.begin() as conn:
+        conn.exec_driver_sql("DROP TABLE shard_leases")
+    engine.dispose()
+    store = Store.open(url)
+    assert {"entries", "cursors", "link_tokens", "shard_leases"} <= set(sa.inspect(store.engine).get_table_names())
+    store.close()
+
+
+@pytest.mark.postgres
+def test_account_locks_exclude_replicas_of_one_store_but_not_another_store_in_the_same_database(
+        pg_url: str, other_pg_url: str) -> None:
+    # Advisory locks are database-wide: keyed by account name alone, a deployment in another
+    # schema syncing an account of the same name made this one's `syncd sync` skip its poll.
+    replica_a, replica_b, neighbour = Store.open(pg_url), Store.open(pg_url), Store.open(other_pg_url)
+    try:
+        held = replica_a.try_lock_account("harvest")
+        assert held is not None
+        assert replica_b.try_lock_account("harvest") is None
+        other = neighbour.try_lock_account("harvest")
+        assert other is not None
+        other.release()
+        held.release()
+        again = replica_b.try_lock_account("harvest")
+        assert again is not None
+        again.release()
+    finally:
+        for store in (replica_a, replica_b, neighbour):
+            store.close()
