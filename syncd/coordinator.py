@@ -282,19 +282,38 @@ class Coordinator:
         return applied, error
 
     async def _poll(self, account: str, connector: Connector, started: datetime, applied: Applied) -> int:
-        """Read what changed since the cursor (minus the lookback) and upsert it page by page."""
+        """Read what changed since the cursor (minus the lookback) and upsert it page by page.
+
+        Pages are stored in order, one at a time, while the next one is already being read:
+        a backfill of many pages waits for the vendor and for the database side by side
+        rather than in turn. A failure still leaves every page before it stored.
+        """
         cursor = await asyncio.to_thread(self.store.cursor, account)
         since = cursor - timedelta(seconds=connector.settings.lookback) if cursor else None
         newest: datetime | None = None
         fetched = 0
-        async for page in connector.changes(since, self._backfill_from(account, started)):
-            fetched += len(page)
-            applied |= await asyncio.to_thread(self.apply_page, account, page, started)
-            if page:
-                top = max(e.updated_at for e in page)
-                newest = top if newest is None or top > newest else newest
-            if self.progress:
-                self.progress(account, fetched)
+        storing: asyncio.Future[Applied] | None = None
+        try:
+            async for page in connector.changes(since, self._backfill_from(account, started)):
+                fetched += len(page)
+                if storing is not None:
+                    applied |= await storing
+                storing = asyncio.ensure_future(asyncio.to_thread(self.apply_page, account, page, started))
+                if page:
+                    top = max(e.updated_at for e in page)
+                    newest = top if newest is None or top > newest else newest
+                if self.progress:
+                    self.progress(account, fetched)
+            if storing is not None:
+                stored, storing = storing, None
+                applied |= await stored
+        finally:
+            if storing is not None:
+                # Reading failed (or we were cancelled) while a page was being stored: that
+                # write finishes either way, and the clients it changed are republished.
+                await asyncio.wait([storing])
+                if not storing.cancelled() and storing.exception() is None:
+                    applied |= storing.result()
         # The cursor moves only now that every page is committed, and never past the
         # sync's start: an entry edited while we paged is re-read next time.
         position = started if since is None else (min(newest, started) if newest else None)
