@@ -39,6 +39,9 @@ _Work = Callable[[str, Connector, datetime, Applied], Awaitable[int]]
 RECONCILE_MAX_SHARE = 0.9
 RECONCILE_MIN_HELD = 3
 AUTH_RETRY = timedelta(hours=1)
+# Pages published at once by one pass; more buys little on two cores, the writes being
+# mostly waits for fsync (or S3) and the rendering holding the GIL.
+PUBLISH_CONCURRENCY = 4
 STALE_AFTER_INTERVALS = 3
 
 
@@ -441,12 +444,26 @@ class Coordinator:
         for account in accounts:
             touched |= (await self.sync_account(account, max_age=max_age, publish=False)).touched
         await self._republish(touched - set(client_keys))
-        return [await self.publish_client(key) for key in client_keys]
+        return await self._publish_each(client_keys)
 
     async def _republish(self, client_keys: set[str]) -> None:
-        for key in sorted(client_keys):
-            if key in self.config.clients:
-                await self.publish_client(key)
+        await self._publish_each([key for key in sorted(client_keys) if key in self.config.clients])
+
+    async def _publish_each(self, client_keys: list[str]) -> list[Published]:
+        """Publish these clients' pages, a few at a time: one page's wait for the disk (or
+        the bucket) overlaps the next page's rendering. Every page is attempted; the first
+        failure, if any, is raised once all are done."""
+        gate = asyncio.Semaphore(PUBLISH_CONCURRENCY)
+
+        async def one(key: str) -> Published:
+            async with gate:
+                return await self.publish_client(key)
+
+        results = await asyncio.gather(*(one(key) for key in client_keys), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results  # type: ignore[return-value]
 
     def source_freshness(self, client: ClientSpec, now: datetime) -> tuple[list[SourceFreshness], bool]:
         """What the page says of each source, and whether the page is stale."""
@@ -526,8 +543,7 @@ class Coordinator:
         for account in accounts:
             outcomes[account] = await self.sync_account(account, reconcile=reconcile, publish=False)
         touched = {k for o in outcomes.values() for k in o.touched}
-        for key in dict.fromkeys([*keys, *sorted(touched - set(keys))]):
-            await self.publish_client(key)
+        await self._publish_each(list(dict.fromkeys([*keys, *sorted(touched - set(keys))])))
         return outcomes
 
     def page_url(self, base_url: str, token: str) -> str:

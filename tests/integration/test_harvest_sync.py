@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 import pytest
 from structlog.testing import capture_logs
 
-from syncd.coordinator import AUTH_RETRY
+from syncd.coordinator import AUTH_RETRY, PUBLISH_CONCURRENCY
 from syncd.errors import PayloadError
 from syncd.models import TimeEntry
 from syncd.store import Applied
@@ -101,6 +103,36 @@ async def test_a_failed_read_of_the_next_page_leaves_the_page_being_stored_store
     assert rig.store.count_entries("harvest") == len(claimed)
     assert outcome.touched == {e.client_key for e in claimed}
     assert rig.store.cursor("harvest") is None  # the next pass reads everything again
+
+
+async def test_a_pass_writes_a_few_pages_at_once_and_every_page_even_when_one_fails(rig: Rig) -> None:
+    write = rig.sink.write
+    lock = threading.Lock()
+    writing = {"now": 0, "most": 0}
+    side_by_side = threading.Event()
+    broken = rig.store.token_for("acme-dental", now=rig.clock())
+
+    def slow_write(token: str, files: Mapping[str, bytes]) -> bool:
+        with lock:
+            writing["now"] += 1
+            writing["most"] = max(writing["most"], writing["now"])
+            if writing["now"] >= 2:
+                side_by_side.set()
+        try:
+            side_by_side.wait(timeout=5)  # hold each write until another runs beside it
+            if token == broken:
+                raise OSError("No space left on device")
+            return write(token, files)
+        finally:
+            with lock:
+                writing["now"] -= 1
+
+    rig.sink.write = slow_write  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="No space"):
+        await rig.coordinator.sync_all(reconcile=True)
+    assert 2 <= writing["most"] <= PUBLISH_CONCURRENCY
+    published = {key for key in rig.config.clients if rig.store.last_publish(key) is not None}
+    assert published == set(rig.config.clients) - {"acme-dental"}
 
 
 async def test_request_count_does_not_grow_with_the_number_of_clients(rig: Rig) -> None:
