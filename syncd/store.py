@@ -84,17 +84,6 @@ entries = Table(
     Index("ix_entries_account_date", "account", "work_date"),
 )
 
-# Every technician name seen on an account's entries, kept beside them: the scrubber and
-# the leak guard need the names at every publish, and a DISTINCT over all entries would
-# cost each publish a scan of the account's whole history.
-workers = Table(
-    "workers",
-    metadata,
-    Column("account", String(64), nullable=False),
-    Column("name", String(256), nullable=False),
-    PrimaryKeyConstraint("account", "name", name="pk_workers"),
-)
-
 cursors = Table(
     "cursors",
     metadata,
@@ -380,10 +369,6 @@ class Store:
                     .values({c: bindparam(c) for c in updates[0] if c not in ("b_vendor_id", "account", "vendor_id")})
                 )
                 conn.execute(stmt, updates)
-            names = sorted({r["worker_name"] for r in (*inserts, *updates) if r["worker_name"]})
-            if names:
-                conn.execute(_insert_ignoring_duplicates(conn, workers),
-                             [{"account": account, "name": name} for name in names])
         return Applied(len(inserts) + len(updates), touched)
 
     def updated_at_of(self, account: str, vendor_ids: Iterable[str]) -> dict[str, datetime]:
@@ -462,10 +447,14 @@ class Store:
             return [TimeEntry.from_dict(r.data) for r in rows]
 
     def worker_names(self, accounts: Iterable[str]) -> set[str]:
-        """Every technician name seen on these accounts' stored entries, deleted ones
-        included (for the scrubber and the leak guard)."""
+        """Every technician name seen on these accounts (for the scrubber and the leak guard)."""
         with self.engine.connect() as conn:
-            return set(conn.execute(select(workers.c.name).where(workers.c.account.in_(list(accounts)))).scalars())
+            rows = conn.execute(
+                select(entries.c.worker_name)
+                .where(entries.c.account.in_(list(accounts)), entries.c.worker_name.is_not(None))
+                .distinct()
+            )
+            return {r.worker_name for r in rows}
 
     def count_entries(self, account: str | None = None) -> int:
         """How many live entries the store holds (for one account, or all)."""
@@ -478,7 +467,7 @@ class Store:
     def reset_sync_state(self) -> None:
         """Forget every entry, cursor, run and publish record; link tokens stay (the demo's reset)."""
         with self._tx() as conn:
-            for table in (entries, workers, cursors, sync_runs, publishes):
+            for table in (entries, cursors, sync_runs, publishes):
                 conn.execute(table.delete())
 
     # --- cursors ---------------------------------------------------------------------
@@ -654,16 +643,6 @@ class Store:
         with self.engine.connect() as conn:
             row = conn.execute(select(publishes).where(publishes.c.client_key == client_key)).first()
             return dict(row._mapping) if row else None
-
-
-def _insert_ignoring_duplicates(conn: Connection, table: Table) -> Any:
-    """An INSERT that skips rows whose key is already there (SQLite and PostgreSQL alike),
-    so two replicas recording one name at once do not fail each other's transaction."""
-    if conn.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    return dialect_insert(table).on_conflict_do_nothing()
 
 
 class _InTransaction(Store):

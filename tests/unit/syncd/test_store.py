@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import date, datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
-import syncd.store as syncd_store
 from syncd.models import TimeEntry
 from syncd.store import Applied, Store, SyncRun
 
@@ -112,44 +110,6 @@ def test_worker_names_are_collected_per_account(any_store: Store) -> None:
     any_store.apply_entries("h", [entry("1"), entry("2", worker_name="Sven Lindqvist")], now=NOW)
     assert any_store.worker_names(["h"]) == {"Priya Raman", "Sven Lindqvist"}
     assert any_store.worker_names(["other"]) == set()
-
-
-def test_worker_names_come_from_stored_entries_edited_and_deleted_ones_included(any_store: Store) -> None:
-    any_store.apply_entries("h", [entry("1"), entry("9", client=None, worker_name="Aoife Brennan")], now=NOW)
-    any_store.apply_entries("h", [entry("1", worker_name="Tomasz Kowalczyk")], now=NOW)  # reassigned
-    any_store.mark_deleted("h", ["1"], now=NOW)
-    # Both names stay known (an old note may still mention either); the unclaimed, unstored one is not.
-    assert any_store.worker_names(["h", "t"]) == {"Priya Raman", "Tomasz Kowalczyk"}
-
-
-def test_a_page_by_a_technician_already_known_is_stored(any_store: Store) -> None:
-    any_store.apply_entries("h", [entry("1")], now=NOW)
-    assert any_store.apply_entries("h", [entry("2")], now=NOW) == Applied(1, {"acme"})
-    assert any_store.worker_names(["h"]) == {"Priya Raman"}
-    assert any_store.count_entries("h") == 2
-
-
-def test_upgrading_a_store_keeps_the_names_of_entries_it_already_held(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from alembic import command
-    from alembic.config import Config as AlembicConfig
-
-    store = Store.open(f"sqlite:///{tmp_path / 'old.db'}", migrate=False)
-    cfg = AlembicConfig()
-    cfg.set_main_option("script_location", str(Path(syncd_store.__file__).parent / "migrations"))
-    with store.engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")  # before the workers table
-        conn.execute(sa.text(
-            "INSERT INTO entries (account, vendor_id, client_key, work_date, updated_at, deleted, worker_name, "
-            "digest, data, synced_at) VALUES "
-            "('h', '1', 'acme', '2026-11-02', '2026-11-21 11:00:00', 0, 'Priya Raman', 'd', '{}', '2026-11-21'),"
-            "('h', '2', 'acme', '2026-11-02', '2026-11-21 11:00:00', 1, 'Sven Lindqvist', 'd', '{}', '2026-11-21'),"
-            "('h', '3', 'acme', '2026-11-02', '2026-11-21 11:00:00', 0, NULL, 'd', '{}', '2026-11-21'),"
-            "('t', '1', 'acme', '2026-11-02', '2026-11-21 11:00:00', 0, 'Priya Raman', 'd', '{}', '2026-11-21')"))
-    store.migrate()
-    assert store.worker_names(["h"]) == {"Priya Raman", "Sven Lindqvist"}
-    assert store.worker_names(["t"]) == {"Priya Raman"}
-    store.close()
 
 
 def test_a_large_page_is_upserted_in_chunks(any_store: Store) -> None:
