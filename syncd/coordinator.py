@@ -215,10 +215,15 @@ class Coordinator:
 
     async def _sync_locked(self, account: str, state: _Account, reconcile: bool | None) -> SyncOutcome:
         started = self.clock()
+        first_read = await asyncio.to_thread(self._holds_nothing, account)
         applied, error = await self._step(account, "poll", self._poll)
         relists = self._accounts[account].connector.lists_window
         wanted = relists and (reconcile or (reconcile is None and await self._reconcile_due(account, started)))
-        if error is None and wanted and state.budget.may_reconcile(self.clock()):
+        if error is None and wanted and first_read:
+            # Everything held came from the listing just read: a re-list now could only
+            # find what was deleted in the last seconds, which the next reconcile finds.
+            await asyncio.to_thread(self.store.mark_reconciled, account, now=started)
+        elif error is None and wanted and state.budget.may_reconcile(self.clock()):
             more, error = await self._step(account, "reconcile", self._reconcile)
             applied |= more
         touched = applied.clients & set(self.config.clients)
@@ -351,6 +356,10 @@ class Coordinator:
             # client of the account is republished once from its last good data.
             affected |= {c.key for c, _ in self.config.clients_of(account)}
         return SyncOutcome(account, ok=False, touched=affected, error=err)
+
+    def _holds_nothing(self, account: str) -> bool:
+        """Whether the account was never read and nothing of it is stored (blocking)."""
+        return self.store.cursor(account) is None and self.store.count_entries(account) == 0
 
     def _backfill_from(self, account: str, now: datetime) -> date:
         starts = [

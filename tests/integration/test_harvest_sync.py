@@ -143,6 +143,18 @@ async def test_request_count_does_not_grow_with_the_number_of_clients(rig: Rig) 
     assert rig.requests() - before == 1
 
 
+async def test_the_first_read_of_an_account_is_its_reconcile_and_later_ones_re_list(rig: Rig) -> None:
+    started = rig.clock.now
+    await rig.coordinator.sync_all(reconcile=True)
+    assert rig.requests() == 1  # the seeded history fits one page; no re-list of what was just read
+    assert [r.kind for r in rig.store.runs("harvest")] == ["poll"]
+    assert rig.store.reconciled_at("harvest") == started
+    rig.clock.advance(minutes=1)
+    assert (await rig.coordinator.sync_account("harvest", reconcile=True)).ok
+    assert rig.requests() == 3  # now something is held: a poll and the window's re-list
+    assert [r.kind for r in rig.store.runs("harvest")][:2] == ["reconcile", "poll"]
+
+
 async def test_cursor_never_passes_the_sync_start_and_moves_only_forward(rig: Rig) -> None:
     await backfill(rig)
     start = rig.clock.now
