@@ -1,0 +1,171 @@
+"""Side by side with a peer: the Singer tap tap-harvest extracts the entries syncd syncs and publishes.
+
+The peer is ``tap-harvest`` 3.1.1 from PyPI (singer-io's tap; it installs and runs on
+Python 3.11). It is no dependency of syncd: the first run installs it into its own venv
+under ``var/bench/`` (``python -m venv`` and pip) and later runs reuse that venv.
+
+tap-harvest has no base-URL setting, so ``bench/tap_harvest_launch.py`` (run by the tap's
+venv) points the tap's two hard-coded addresses, the API and Harvest ID, at the sandbox and
+then calls the tap's own ``main()``; the sandbox process answers the two Harvest ID calls
+the tap makes to trade its refresh token. The tap runs with a catalog that selects only
+``time_entries`` (discovered by the tap itself, outside the timing) and writes its Singer
+messages to a file; every one of its records is checked against what syncd stored.
+
+Both sides run as child processes against one sandbox process holding 20,000 entries over
+100 clients, twice each, alternately; the faster of each pair is reported (the machine is
+shared, so a slow run says more about the neighbours than about the program).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.harvest import ACCOUNT, ROOT, HarvestProcess
+from bench.measure import Measured, run_measured
+from bench.syncrun import SyncFigures, syncd_sync
+from syncd.store import Store
+
+PEER = "tap-harvest"
+PEER_VERSION = "3.1.1"
+VENV = ROOT / "var" / "bench" / f"{PEER}-{PEER_VERSION}"
+LAUNCHER = Path(__file__).with_name("tap_harvest_launch.py")
+CLIENTS = 100
+ENTRIES = 20_000
+ROUNDS = 2
+
+
+@dataclass(frozen=True)
+class PeerRun:
+    """One extraction by the tap."""
+
+    process: Measured
+    requests: int  # API requests to Harvest
+    id_requests: int  # Harvest ID (token and account) requests
+    throttled: int
+    records: int
+
+
+@dataclass(frozen=True)
+class PeerResult:
+    ours: SyncFigures
+    peer: PeerRun
+    entries: int
+    clients: int
+
+
+def peer_python() -> Path:
+    """The tap's venv interpreter, installing the pinned tap first when the venv lacks it."""
+    python = VENV / "bin" / "python"
+    probe = [str(python), "-c", f"import importlib.metadata as m; assert m.version({PEER!r}) == {PEER_VERSION!r}"]
+    if python.exists() and subprocess.run(probe, capture_output=True).returncode == 0:
+        return python
+    VENV.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+    done = subprocess.run([str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                           f"{PEER}=={PEER_VERSION}"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"pip could not install {PEER}=={PEER_VERSION}: {done.stderr[-2000:]}")
+    return python
+
+
+def _tap_files(python: Path, harvest: HarvestProcess, folder: Path) -> list[str]:
+    """The tap's config and a catalog with only time_entries selected; returns the tap's arguments."""
+    config = folder / "tap-config.json"
+    config.write_text(json.dumps({
+        "refresh_token": "bench-refresh-token", "client_id": "bench-client", "client_secret": "bench-secret",
+        "start_date": "2000-01-01T00:00:00Z", "user_agent": "tap-harvest bench (bench@example.com)"}))
+    found = subprocess.run([str(python), str(LAUNCHER), "--harvest", harvest.url, "--", "--config", str(config),
+                            "--discover"], capture_output=True, text=True, check=True)
+    catalog = json.loads(found.stdout)
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] == "time_entries"
+    path = folder / "tap-catalog.json"
+    path.write_text(json.dumps(catalog))
+    return ["--config", str(config), "--catalog", str(path)]
+
+
+def _extract(python: Path, harvest: HarvestProcess, args: list[str], folder: Path) -> tuple[PeerRun, set[str]]:
+    before = harvest.counters()
+    out = folder / "tap-output.jsonl"
+    with out.open("wb") as sink:
+        process = run_measured([str(python), str(LAUNCHER), "--harvest", harvest.url, "--", *args],
+                               stdout=sink).check(PEER)
+    spent = harvest.counters() - before
+    ids = set()
+    with out.open() as messages:
+        for line in messages:
+            message = json.loads(line)
+            if message["type"] == "RECORD" and message["stream"] == "time_entries":
+                ids.add(str(message["record"]["id"]))
+    return PeerRun(process, spent.requests, spent.id_requests, spent.throttled, len(ids)), ids
+
+
+def _stored_ids(folder: Path) -> set[str]:
+    store = Store.open(f"sqlite:///{folder / 'syncd.db'}", migrate=False)
+    try:
+        from datetime import date
+
+        return store.live_ids(ACCOUNT, date.min, date.max)
+    finally:
+        store.close()
+
+
+def measure(clients: int = CLIENTS, entries: int = ENTRIES, rounds: int = ROUNDS) -> PeerResult:
+    """``rounds`` alternate runs of each side; the faster run of each."""
+    python = peer_python()
+    ours: list[SyncFigures] = []
+    theirs: list[PeerRun] = []
+    with HarvestProcess(clients=clients, entries=entries) as harvest, tempfile.TemporaryDirectory() as tmp:
+        args = _tap_files(python, harvest, Path(tmp))
+        for round_ in range(rounds):
+            folder = Path(tmp) / f"round{round_}"
+            folder.mkdir()
+            ours.append(syncd_sync(harvest, folder))
+            run, extracted = _extract(python, harvest, args, folder)
+            stored = _stored_ids(folder)
+            if extracted != stored:
+                raise RuntimeError(f"{PEER} extracted {len(extracted):,} entries, syncd stored {len(stored):,}; "
+                                   f"{len(extracted ^ stored):,} differ")
+            theirs.append(run)
+    return PeerResult(min(ours, key=lambda s: s.process.seconds), min(theirs, key=lambda p: p.process.seconds),
+                      entries, clients)
+
+
+def section() -> str:
+    """This benchmark's part of RESULTS.md."""
+    r = measure()
+    o, p = r.ours, r.peer
+    met = o.process.seconds < p.process.seconds
+    return f"""## Side by side with a peer: tap-harvest {PEER_VERSION} (Singer), {r.entries:,} entries
+
+The same sandbox process ({r.clients} clients, {r.entries:,} entries) serves both. **Ours** is
+`syncd sync` from an empty SQLite file: read and store every entry, apply the rules and
+publish {o.pages} pages. **The peer** is `tap-harvest` extracting `time_entries` alone to a file of
+Singer messages; it reads the same {p.records:,} entries (checked id for id against what
+syncd stored). Best of {ROUNDS} alternate runs each; both are child processes measured with wait4.
+
+| | ours: sync and publish | peer: extract only | peer ÷ ours |
+|---|---:|---:|---:|
+| wall time | {o.process.seconds:.1f} s | {p.process.seconds:.1f} s | **{p.process.seconds / o.process.seconds:.2f}×** |
+| CPU (user + system) | {o.process.cpu_seconds:.1f} s | {p.process.cpu_seconds:.1f} s | {p.process.cpu_seconds / o.process.cpu_seconds:.2f}× |
+| API requests | {o.requests} | {p.requests} (+{p.id_requests} to Harvest ID) | {p.requests / o.requests:.2f}× |
+| throttled (429) | {o.throttled} | {p.throttled} | |
+| peak RSS | {o.process.peak_rss_mb:.0f} MB | {p.process.peak_rss_mb:.0f} MB | {p.process.peak_rss_mb / o.process.peak_rss_mb:.2f}× |
+
+Goal: our whole sync and publish in less wall time than the peer's extraction alone:
+**{"met" if met else "missed"}** ({"ours took " + f"{o.process.seconds / p.process.seconds:.2f}" + "× the peer's time" if met else f"ours took {o.process.seconds - p.process.seconds:.1f} s ({o.process.seconds / p.process.seconds - 1:.0%}) longer"}).
+
+How the peer is pointed at the sandbox: tap-harvest has no base-URL setting, so
+`bench/tap_harvest_launch.py`, run by the tap's venv, sets `tap_harvest.client.REFRESH_URL`
+(Harvest ID) and each `Client`'s `base_url` (the API) to the sandbox, then calls
+`tap_harvest.main()` unchanged. An HTTPS proxy that maps api.harvestapp.com and
+id.getharvest.com would do the same without touching the tap. The tap is installed at
+bench time into `var/bench/{PEER}-{PEER_VERSION}/` (its own venv; not a syncd dependency).
+"""
