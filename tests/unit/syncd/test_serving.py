@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 
 import httpx
 import pytest
@@ -50,3 +51,17 @@ async def test_serves_the_harvest_sandbox_over_loopback() -> None:
 async def test_two_servers_get_distinct_free_ports() -> None:
     async with AppServer(HarvestSandbox().app) as first, AppServer(HarvestSandbox().app) as second:
         assert first.port != second.port
+
+
+async def test_every_accepted_connection_sends_without_waiting_for_acks() -> None:
+    # Without TCP_NODELAY a response written as headers then body waits out the client's
+    # delayed ACK (about 40 ms) before its last segment: every page took 44 ms on loopback.
+    async with AppServer(HarvestSandbox().app) as server:
+        async with httpx.AsyncClient(base_url=server.url, headers=HEADERS, trust_env=False) as http:
+            assert (await http.get("/v2/users/me")).status_code == 200  # the connection stays open
+            assert server._server is not None
+            connections = list(server._server.server_state.connections)
+            assert connections
+            for protocol in connections:
+                sock = protocol.transport.get_extra_info("socket")  # type: ignore[attr-defined]
+                assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
