@@ -96,7 +96,7 @@ def section() -> str:
 
 `syncd sync` as its own process, from an empty SQLite file to {s.pages} published pages: it
 reads every client's history (12 monthly cycles), storing each page of 2,000 entries while
-the next is read, and renders and writes every page, four at a time. (A first read of an
+the next is read, and renders and writes every page, two at a time. (A first read of an
 account that held nothing counts as its deletion reconcile, so nothing is listed twice.)
 The sandbox is served from another process over loopback with Harvest's limit of 100
 requests per 15 s; the download floor pages through the same listing in one plain client
