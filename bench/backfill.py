@@ -116,4 +116,15 @@ Goal: peak RSS under 200 MB with pages streamed, not the world held in memory:
 **{"met" if rss_met else "missed"}** ({p.peak_rss_mb:.0f} MB{"" if rss_met else f", {p.peak_rss_mb - RSS_GOAL_MB:.0f} MB over"}).
 Pages of 2,000 entries are stored one transaction at a time and each client's page is built
 from the store alone, so the data adds about {p.peak_rss_mb - r.imports.peak_rss_mb:.0f} MB above the imports.
+
+What bounds the throughput: CPU in the one process (Python's GIL), not the sandbox, which
+serves the same pages {r.download.entries_per_second / s.entries_per_second:.1f}× faster than syncd consumes them. Per entry, reading costs
+JSON parsing, normalizing and routing to its client, then a digest and an insert; per page,
+the rules and the leak guard over a year of the client's entries, the ledger, rendering
+and four fsyncs. Profiling this benchmark (py-spy) found, and this branch fixed: every page
+build scanned all of the account's entries for technician names (now a walk of an index,
+a few seeks); each Harvest entry was offered to every client's selector in turn (500 tries
+an entry, now one lookup); each entry was serialized twice; pages were stored, and client
+pages written, strictly one after another; and the first read was followed by a re-list of
+the same window.
 """
