@@ -43,7 +43,7 @@ def _settings(config: Path | None) -> Settings:
 def _load(settings: Settings):  # type: ignore[no-untyped-def]
     """The config, checked like a reload: validation first, then every rule file's own tests."""
     from syncd.config import load_config
-    from syncd.daemon import with_rule_tests
+    from syncd.rules.testing import with_rule_tests
 
     try:
         return with_rule_tests(load_config)(settings.config_dir)
@@ -105,7 +105,7 @@ def sync(
 
 
 async def _sync_once(settings: Settings, config, clients: list[str] | None) -> bool:  # type: ignore[no-untyped-def]
-    from syncd.daemon import open_sink
+    from syncd.settings import open_sink
     from syncd.coordinator import Coordinator
     from syncd.store import Store
 
@@ -195,7 +195,7 @@ async def _import_once(settings: Settings, config, account: str, file: Path, dat
     from connectors.csvdrop.parse import CsvError
     from connectors.registry import open_connector
     from syncd.coordinator import Coordinator, utcnow
-    from syncd.daemon import open_sink
+    from syncd.settings import open_sink
     from syncd.store import Store, SyncRun
 
     routes = [ClientRoute(c.key, sel) for c, sel in config.clients_of(account)]

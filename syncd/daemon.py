@@ -12,7 +12,7 @@ from pathlib import Path
 import structlog
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from publisher.sinks import DirectorySink, Sink
+from publisher.sinks import Sink
 from syncd.alerts import alert_policy
 from syncd.config import Config, load_config
 from syncd.coordinator import Coordinator
@@ -22,39 +22,12 @@ from syncd.reloader import Reloader
 from syncd.scheduler import Jobs, schedule_jobs
 from syncd.shards import Shard, ShardKeeper
 from syncd.serving import AppServer
-from syncd.settings import Settings
+from syncd.rules.testing import with_rule_tests
+from syncd.settings import Settings, open_sink
 from syncd.store import Store
 from syncd.web import SECURITY_HEADERS, create_app
 
 log = structlog.get_logger("syncd")
-
-
-def with_rule_tests(load: Callable[[Path], Config]) -> Callable[[Path], Config]:
-    """``load``, then every rule file's own tests: a config whose tests fail is rejected."""
-
-    def load_and_test(folder: Path) -> Config:
-        from syncd.rules.testing import rule_test_problems
-
-        config = load(folder)
-        problems = rule_test_problems(config)
-        if problems:
-            raise ConfigError(problems)
-        return config
-
-    return load_and_test
-
-
-def open_sink(settings: Settings) -> Sink:
-    """The publish target the settings name: a folder, or an S3-compatible bucket."""
-    if settings.publish_target == "s3":
-        if not settings.s3_bucket:
-            raise ConfigError("SYNCD_PUBLISH_TARGET=s3 needs SYNCD_S3_BUCKET")
-        from publisher.s3 import S3Sink
-
-        options = {k: v for k, v in (("endpoint_url", settings.s3_endpoint_url),
-                                     ("region_name", settings.s3_region)) if v}
-        return S3Sink(settings.s3_bucket, prefix=settings.s3_prefix, **options)
-    return DirectorySink(settings.publish_dir)
 
 
 CoordinatorFactory = Callable[[Config], Coordinator]

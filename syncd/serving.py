@@ -78,7 +78,10 @@ class AppServer:
     async def __aenter__(self) -> AppServer:
         """Bind the socket (port 0 picks a free one), start serving, and wait until listening."""
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM)
+        # IPPROTO_TCP named, not left 0: asyncio switches Nagle off (TCP_NODELAY) only on
+        # connections whose socket says TCP, and with Nagle on each response's last segment
+        # waits out the client's delayed ACK, about 40 ms a page.
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self.host, self.port))

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import socket
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from syncd.errors import ConfigError
 from syncd.shards import Shard
+
+if TYPE_CHECKING:
+    from publisher.sinks import Sink
 
 
 class Settings(BaseSettings):
@@ -64,3 +68,18 @@ class Settings(BaseSettings):
             return configured.rstrip("/")
         host = "127.0.0.1" if self.http_host in ("0.0.0.0", "::", "") else self.http_host
         return f"http://{host}:{self.http_port}"
+
+
+def open_sink(settings: Settings) -> Sink:
+    """The publish target the settings name: a folder, or an S3-compatible bucket."""
+    from publisher.sinks import DirectorySink
+
+    if settings.publish_target == "s3":
+        if not settings.s3_bucket:
+            raise ConfigError("SYNCD_PUBLISH_TARGET=s3 needs SYNCD_S3_BUCKET")
+        from publisher.s3 import S3Sink
+
+        options = {k: v for k, v in (("endpoint_url", settings.s3_endpoint_url),
+                                     ("region_name", settings.s3_region)) if v}
+        return S3Sink(settings.s3_bucket, prefix=settings.s3_prefix, **options)
+    return DirectorySink(settings.publish_dir)

@@ -155,9 +155,10 @@ shard_leases = Table(
 _CHUNK = 500
 
 
-def entry_digest(entry: TimeEntry) -> str:
-    """A fingerprint of an entry's content, so re-reading an unchanged entry changes nothing."""
-    return hashlib.sha256(json.dumps(entry.to_dict(), sort_keys=True).encode()).hexdigest()
+def entry_digest(data: dict[str, Any]) -> str:
+    """A fingerprint of an entry's content (its :meth:`TimeEntry.to_dict`), so re-reading an
+    unchanged entry changes nothing."""
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
 
 def new_token() -> str:
@@ -348,7 +349,8 @@ class Store:
                 existing.update({r.vendor_id: (r.client_key, r.digest) for r in rows})
             inserts, updates = [], []
             for vendor_id, entry in by_id.items():
-                digest = entry_digest(entry)
+                data = entry.to_dict()
+                digest = entry_digest(data)
                 row = {
                     "account": account,
                     "vendor_id": vendor_id,
@@ -358,7 +360,7 @@ class Store:
                     "deleted": entry.deleted,
                     "worker_name": entry.worker_name,
                     "digest": digest,
-                    "data": entry.to_dict(),
+                    "data": data,
                     "synced_at": now,
                 }
                 if vendor_id not in existing:

@@ -83,6 +83,10 @@ class HarvestConnector(Connector):
         self._routes = sorted(
             self.routes, key=lambda r: (not r.selector.project_ids, r.selector.client_id is None, r.client_key)
         )
+        # The routes that can claim an entry of one Harvest client (its own and the
+        # project-only ones), in that order, found once per client id: with hundreds of
+        # clients, scanning every route for every entry would dominate a backfill.
+        self._routes_by_client: dict[object, list[ClientRoute]] = {}
 
     def _base_params(self) -> dict[str, Any]:
         params: dict[str, Any] = {"per_page": self.max_page_size}
@@ -124,14 +128,23 @@ class HarvestConnector(Connector):
         """The client key whose selector claims this entry, or None."""
         client = raw.get("client") or {}
         project = raw.get("project") or {}
-        for route in self._routes:
-            sel = route.selector
-            if sel.client_id is not None and client.get("id") != sel.client_id:
-                continue
-            if sel.project_ids and project.get("id") not in sel.project_ids:
+        client_id = client.get("id") if isinstance(client, dict) else None
+        for route in self._candidates(client_id):
+            if route.selector.project_ids and project.get("id") not in route.selector.project_ids:
                 continue
             return route.client_key
         return None
+
+    def _candidates(self, client_id: object) -> list[ClientRoute]:
+        """The routes whose client id is ``client_id`` or unset, most specific first."""
+        try:
+            return self._routes_by_client[client_id]
+        except KeyError:
+            found = [r for r in self._routes if r.selector.client_id is None or r.selector.client_id == client_id]
+            self._routes_by_client[client_id] = found
+            return found
+        except TypeError:  # an unhashable id from a malformed payload matches no client's id
+            return [r for r in self._routes if r.selector.client_id is None]
 
     def normalize(self, raw: dict[str, Any]) -> TimeEntry:
         return normalize(

@@ -381,20 +381,40 @@ class HarvestSandbox(InjectsFaults):
         self._unindex(entry_id)
         del self.entries[entry_id]
 
-    def seed(self, *, seed: int = 7, days: int = 70, per_day: int = 12, now: datetime | None = None) -> None:
+    def seed(
+        self, *, seed: int = 7, days: int = 70, per_day: int = 12, now: datetime | None = None,
+        clients: Sequence[int] | None = None, total: int | None = None,
+    ) -> None:
         """Add a realistic, deterministic history: ``days`` days up to ``now``, ~``per_day`` entries a weekday.
 
         Weekdays carry business-hours work with start/end times, travel before on-site visits,
         evening call-outs and maintenance windows and some non-billable admin; weekends carry a
-        few emergencies. Same ``seed`` and ``now`` give the same entries.
+        few emergencies. Work goes to ``clients`` (default: the four reference clients). With
+        ``total``, exactly that many entries are added, spread over the days (``per_day`` is
+        then derived). Same arguments give the same entries.
         """
         now = _utc(now) if now is not None else self._now()
+        client_ids = tuple(clients) if clients is not None else tuple(cid for cid, _, _ in _CLIENTS)
+        if not client_ids:
+            raise ValueError("seed() needs at least one client")
+        unknown = [cid for cid in client_ids if cid not in self._client_projects]
+        if unknown:
+            raise ValueError(f"seed() got unknown client ids: {unknown}")
+        first = now.date() - timedelta(days=days - 1)
+        if total is not None:
+            # Today's later work is dropped below, so today does not count as a full day.
+            weekdays = sum((first + timedelta(days=d)).weekday() < 5 for d in range(days - 1))
+            per_day = math.ceil(total / max(1, weekdays))
         rng = random.Random(seed)
         plans: list[dict[str, Any]] = []
         for back in range(days - 1, -1, -1):
-            plans.extend(self._plan_day(rng, now.date() - timedelta(days=back), per_day))
+            plans.extend(self._plan_day(rng, now.date() - timedelta(days=back), per_day, client_ids))
         plans = [p for p in plans if p["created"] <= now]  # today's later work has not happened yet
         plans.sort(key=lambda p: p["created"])  # ids grow with creation time, as Harvest's do
+        if total is not None:
+            if len(plans) < total:
+                raise ValueError(f"{days} days hold only {len(plans)} entries; ask for more days")
+            plans = plans[len(plans) - total:]  # the newest ``total``
         order, by_updated = [], []
         for plan in plans:
             created, updated = plan["created"], min(plan.pop("updated"), now)
@@ -434,7 +454,7 @@ class HarvestSandbox(InjectsFaults):
 
     # ----------------------------------------------------------------- seeding helpers
 
-    def _plan_day(self, rng: random.Random, day: date, per_day: int) -> list[dict[str, Any]]:
+    def _plan_day(self, rng: random.Random, day: date, per_day: int, clients: Sequence[int]) -> list[dict[str, Any]]:
         """The entries of one day, as keyword arguments for :meth:`_wire` plus ``updated``."""
         plans: list[dict[str, Any]] = []
         cursors: dict[int, int] = {}  # each technician works through the day back to back
@@ -465,12 +485,12 @@ class HarvestSandbox(InjectsFaults):
             for _ in range(rng.choice((0, 1, 1, 2))):
                 kind = rng.choice(("after_hours", "maintenance"))
                 task = REMOTE_SUPPORT if kind == "after_hours" else SCHEDULED_MAINTENANCE
-                add(kind, rng.choice(_CLIENTS)[0], rng.choice(_USERS)[0], task,
+                add(kind, rng.choice(clients), rng.choice(_USERS)[0], task,
                     _pick_hours(rng, 2, 8), rng.randrange(9 * 60, 20 * 60, 15))
             return plans
         while len(plans) < per_day:
             kind = rng.choices(_KINDS, weights=_KIND_WEIGHTS)[0]
-            client_id, user_id = rng.choice(_CLIENTS)[0], rng.choice(_USERS)[0]
+            client_id, user_id = rng.choice(clients), rng.choice(_USERS)[0]
             if kind == "on_site":  # travel there, the visit, and often travel back
                 trip = rng.choice((0.5, 0.75, 1.0))
                 add("travel", client_id, user_id, TRAVEL, trip, business_slot(user_id, round(trip * 60)))
@@ -851,7 +871,7 @@ def _pick_hours(rng: random.Random, low_quarters: int, high_quarters: int) -> fl
 
 def _notes_for(kind: str, client_id: int) -> Sequence[str]:
     if kind == "remote":
-        return _REMOTE_NOTES + _CLIENT_NOTES[client_id]
+        return _REMOTE_NOTES + _CLIENT_NOTES.get(client_id, ())
     return {"on_site": _ON_SITE_NOTES, "maintenance": _MAINTENANCE_NOTES, "admin": _ADMIN_NOTES,
             "after_hours": _AFTER_HOURS_NOTES, "travel": _TRAVEL_NOTES}[kind]
 

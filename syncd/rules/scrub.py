@@ -26,6 +26,8 @@ def nfc(text: str) -> str:
 
 def fold_accents(text: str) -> str:
     """Text with combining marks removed ("Zoë" → "Zoe"), in NFC form."""
+    if text.isascii():
+        return text  # nothing to fold, and already NFC: most work notes, at a fraction of the cost
     decomposed = unicodedata.normalize("NFD", text)
     return nfc("".join(ch for ch in decomposed if not unicodedata.combining(ch)))
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -324,3 +324,16 @@ def load_config_tested(root: Path | str, *, environ: Mapping[str, str] | None = 
     if problems:
         raise ConfigError(problems)
     return config
+
+
+def with_rule_tests(load: Callable[[Path], Config]) -> Callable[[Path], Config]:
+    """``load``, then every rule file's own tests: a config whose tests fail is rejected."""
+
+    def load_and_test(folder: Path) -> Config:
+        config = load(folder)
+        problems = rule_test_problems(config)
+        if problems:
+            raise ConfigError(problems)
+        return config
+
+    return load_and_test

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import timedelta
+import threading
+import time
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
 import pytest
 from structlog.testing import capture_logs
 
-from syncd.coordinator import AUTH_RETRY
+from syncd.coordinator import AUTH_RETRY, PUBLISH_CONCURRENCY
+from syncd.errors import PayloadError
+from syncd.models import TimeEntry
+from syncd.store import Applied
 
 from .conftest import Rig
 
@@ -51,12 +57,106 @@ async def test_a_poll_with_n_changed_entries_costs_ceil_n_over_2000_requests(rig
     assert rig.store.count_entries("harvest") >= changed
 
 
+def add_entries(rig: Rig, count: int) -> None:
+    for i in range(count):
+        rig.sandbox.add_entry(client_id=5001 + i % 3, hours=0.25, notes=f"Bulk {i}", spent_date=rig.clock.now.date())
+
+
+async def test_the_next_page_is_read_while_the_last_one_is_stored(rig: Rig) -> None:
+    add_entries(rig, 2100)
+    listings = rig.sandbox.counters["time_entries"]
+    store_page = rig.coordinator.apply_page
+    overlapped: list[bool] = []
+
+    def apply_page(account: str, page: list[TimeEntry], now: datetime) -> Applied:
+        if not overlapped:  # hold the first page until the second is asked for (or give up)
+            deadline = time.monotonic() + 10
+            while rig.sandbox.counters["time_entries"] < listings + 2 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            overlapped.append(rig.sandbox.counters["time_entries"] >= listings + 2)
+        return store_page(account, page, now)
+
+    rig.coordinator.apply_page = apply_page  # type: ignore[method-assign]
+    assert (await rig.coordinator.sync_account("harvest", reconcile=False)).ok
+    assert overlapped == [True]
+    assert rig.store.count_entries("harvest") >= 2100
+
+
+async def test_a_failed_read_of_the_next_page_leaves_the_page_being_stored_stored_and_the_cursor_put(
+    rig: Rig,
+) -> None:
+    add_entries(rig, 2100)
+    pages: list[list[TimeEntry]] = []
+    store_page = rig.coordinator.apply_page
+
+    def apply_page(account: str, page: list[TimeEntry], now: datetime) -> Applied:
+        pages.append(page)
+        return store_page(account, page, now)
+
+    rig.coordinator.apply_page = apply_page  # type: ignore[method-assign]
+    rig.sandbox.fail_next(1, "malformed")
+    assert (await rig.coordinator.sync_account("harvest", reconcile=False)).error is not None
+    # Failing already, so the next failure republishes only the clients it changed.
+    # Called as the first page goes to the store, before the second is asked for:
+    rig.coordinator.progress = lambda _account, _fetched: rig.sandbox.fail_next(5, "malformed")
+    rig.clock.advance(minutes=1)
+    outcome = await rig.coordinator.sync_account("harvest", reconcile=False)
+    assert isinstance(outcome.error, PayloadError)
+    assert len(pages) == 1
+    claimed = [e for e in pages[0] if e.client_key is not None]
+    assert rig.store.count_entries("harvest") == len(claimed)
+    assert outcome.touched == {e.client_key for e in claimed}
+    assert rig.store.cursor("harvest") is None  # the next pass reads everything again
+
+
+async def test_a_pass_writes_a_few_pages_at_once_and_every_page_even_when_one_fails(rig: Rig) -> None:
+    write = rig.sink.write
+    lock = threading.Lock()
+    writing = {"now": 0, "most": 0}
+    side_by_side = threading.Event()
+    broken = rig.store.token_for("acme-dental", now=rig.clock())
+
+    def slow_write(token: str, files: Mapping[str, bytes]) -> bool:
+        with lock:
+            writing["now"] += 1
+            writing["most"] = max(writing["most"], writing["now"])
+            if writing["now"] >= 2:
+                side_by_side.set()
+        try:
+            side_by_side.wait(timeout=5)  # hold each write until another runs beside it
+            if token == broken:
+                raise OSError("No space left on device")
+            return write(token, files)
+        finally:
+            with lock:
+                writing["now"] -= 1
+
+    rig.sink.write = slow_write  # type: ignore[method-assign]
+    with pytest.raises(OSError, match="No space"):
+        await rig.coordinator.sync_all(reconcile=True)
+    assert 2 <= writing["most"] <= PUBLISH_CONCURRENCY
+    published = {key for key in rig.config.clients if rig.store.last_publish(key) is not None}
+    assert published == set(rig.config.clients) - {"acme-dental"}
+
+
 async def test_request_count_does_not_grow_with_the_number_of_clients(rig: Rig) -> None:
     await backfill(rig)
     before = rig.requests()
     for client in sorted(rig.config.clients):
         await rig.coordinator.refresh_client(client, max_age=30)
     assert rig.requests() - before == 1
+
+
+async def test_the_first_read_of_an_account_is_its_reconcile_and_later_ones_re_list(rig: Rig) -> None:
+    started = rig.clock.now
+    await rig.coordinator.sync_all(reconcile=True)
+    assert rig.requests() == 1  # the seeded history fits one page; no re-list of what was just read
+    assert [r.kind for r in rig.store.runs("harvest")] == ["poll"]
+    assert rig.store.reconciled_at("harvest") == started
+    rig.clock.advance(minutes=1)
+    assert (await rig.coordinator.sync_account("harvest", reconcile=True)).ok
+    assert rig.requests() == 3  # now something is held: a poll and the window's re-list
+    assert [r.kind for r in rig.store.runs("harvest")][:2] == ["reconcile", "poll"]
 
 
 async def test_cursor_never_passes_the_sync_start_and_moves_only_forward(rig: Rig) -> None:

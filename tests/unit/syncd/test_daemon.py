@@ -11,7 +11,8 @@ from pydantic import ValidationError
 from publisher.s3 import S3Sink
 from publisher.sinks import DirectorySink
 from syncd.config import load_config
-from syncd.daemon import coordinator_factory, open_sink, shard_keeper
+from syncd.daemon import coordinator_factory, shard_keeper
+from syncd.settings import open_sink
 from syncd.errors import ConfigError
 from syncd.settings import Settings
 from syncd.shards import Shard
