@@ -9,8 +9,18 @@ from contextlib import contextmanager
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from syncd.store import Store
+
+# Property and fuzz tests: a quick default that keeps the suite's fuzzing near a minute, a
+# derandomized one for CI (the same examples every run), and HYPOTHESIS_PROFILE=long for
+# a deep search. Expensive properties take a share of max_examples (see scaled()).
+settings.register_profile("default", max_examples=60, deadline=None)
+settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True, database=None,
+                          print_blob=True)
+settings.register_profile("long", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
 
 PG_URL = os.environ.get("SYNCD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 

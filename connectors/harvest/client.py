@@ -122,8 +122,8 @@ class HarvestConnector(Connector):
 
     def route(self, raw: dict[str, Any]) -> str | None:
         """The client key whose selector claims this entry, or None."""
-        client = raw.get("client") or {}
-        project = raw.get("project") or {}
+        client = raw.get("client") if isinstance(raw.get("client"), dict) else {}
+        project = raw.get("project") if isinstance(raw.get("project"), dict) else {}
         for route in self._routes:
             sel = route.selector
             if sel.client_id is not None and client.get("id") != sel.client_id:
