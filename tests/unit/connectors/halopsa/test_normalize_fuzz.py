@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -56,3 +57,11 @@ def test_any_mutated_action_loads_sane_or_is_refused_naming_the_action_and_the_f
 @given(not_objects())
 def test_a_payload_that_is_not_an_object_is_refused(payload: Any) -> None:
     check(lambda: CONNECTOR.normalize(payload), vendor_id=None, changed=["object"])
+
+
+@pytest.mark.parametrize(("client_id", "expected"), [
+    (12, "c0"), ("12", "c0"), (999999, None), (-1, None), (float("inf"), None), (float("nan"), None), ("x", None),
+    (None, None), (True, None), ([12], None),
+])
+def test_an_unknown_or_malformed_client_id_routes_to_no_client(client_id: Any, expected: str | None) -> None:
+    assert CONNECTOR.route(row(client_id=client_id)) == expected

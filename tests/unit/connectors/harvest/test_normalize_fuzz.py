@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -47,3 +48,14 @@ def test_any_mutated_entry_loads_sane_or_is_refused_naming_the_entry_and_the_fie
 @given(not_objects())
 def test_a_payload_that_is_not_an_object_is_refused(payload: Any) -> None:
     check(lambda: CONNECTOR.normalize(payload), vendor_id=None, changed=["object"])
+
+
+@pytest.mark.parametrize(("client", "project", "expected"), [
+    ({"id": 5001, "name": "Acme Dental"}, None, "c0"),
+    ({"id": 999999}, None, None),
+    ("Acme Dental", None, None),
+    (["5001"], {"id": [7001]}, None),
+    ({"id": "5001"}, "x", None),
+])
+def test_an_unknown_or_malformed_client_routes_to_no_client(client: Any, project: Any, expected: str | None) -> None:
+    assert CONNECTOR.route(raw(client=client, project=project)) == expected
