@@ -12,7 +12,7 @@ import httpx
 from hypothesis import strategies as st
 
 from connectors.base import ClientRoute, Connector
-from connectors.fields import MAX_ENTRY_SECONDS
+from connectors.fields import FIRST_DAY, LAST_DAY, MAX_ENTRY_SECONDS, MAX_NAME
 from syncd.errors import PayloadError
 from syncd.models import TimeEntry
 
@@ -120,13 +120,16 @@ def assert_sane(entry: TimeEntry) -> None:
     assert isinstance(entry.vendor_id, str) and entry.vendor_id.strip(), entry.vendor_id
     assert isinstance(entry.duration_seconds, int) and not isinstance(entry.duration_seconds, bool)
     assert 0 <= entry.duration_seconds <= MAX_ENTRY_SECONDS, entry.duration_seconds
-    assert type(entry.work_date) is date
+    assert type(entry.work_date) is date and FIRST_DAY <= entry.work_date <= LAST_DAY, entry.work_date
+    assert len(entry.vendor_id) <= 128 and (entry.worker_name is None or len(entry.worker_name) <= MAX_NAME)
     assert isinstance(entry.updated_at, datetime) and entry.updated_at.tzinfo is not None and is_utc(entry.updated_at)
     assert entry.started_at is None or (isinstance(entry.started_at, datetime) and is_utc(entry.started_at))
     for name in ("worker_id", "worker_name", "work_type", "role", "ticket_id", "ticket_number", "ticket_title",
                  "ticket_type", "project", "task", "notes", "internal_notes", "approval", "client_key"):
         value = getattr(entry, name)
-        assert value is None or isinstance(value, str), (name, value)
+        assert value is None or (isinstance(value, str) and "\x00" not in value), (name, value)
+        if value is not None:
+            value.encode("utf-8")  # the store and the page write UTF-8
     assert all(isinstance(t, str) for t in entry.tags) and isinstance(entry.tags, tuple)
     assert entry.location in ("remote", "onsite", "unknown")
     assert all(isinstance(getattr(entry, f), bool) for f in ("billable", "travel", "deleted"))
