@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from functools import partial
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import httpx
+import structlog
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from connectors.auth import OAuth2ClientCredentials
 from connectors.base import AccountSettings, Budget, ClientRoute, Connector, SourceSelector
 from connectors.halopsa import sql
 from connectors.halopsa.normalize import normalize_action, optional_instant
-from syncd.errors import PayloadError, RateLimited
+from syncd.errors import AuthError, PayloadError, RateLimited
 from syncd.models import TimeEntry
+
+log = structlog.get_logger("syncd")
 
 # Sources: shared/research/vendor-apis.md §3 (HaloPSA), which cites the Halo-spec
 # (covenanttechnologysolutions/halopsa-rest generator/spec/swagger.json), HaloAPI-ps
@@ -52,10 +56,12 @@ class HaloSettings(AccountSettings):
     auth_url: str | None = Field(
         default=None, description="Authorisation server; defaults to {base_url}/auth (see /api/authinfo)."
     )
-    route: Literal["report", "tickets"] = Field(
-        default="report",
+    route: Literal["auto", "report", "tickets"] = Field(
+        default="auto",
         description="report: one SQL report per page of changed actions (cheapest; the API agent needs "
-                    "reporting rights). tickets: changed tickets, then each ticket's actions.",
+                    "reporting rights, and the report names columns of Halo's database). tickets: changed "
+                    "tickets, then each ticket's actions (documented REST API only). auto: report until the "
+                    "tenant refuses it, then tickets for good.",
     )
     charge_rates: dict[int, str] = Field(
         default_factory=dict, description="Charge rate id → work type name (Halo returns only the id)."
@@ -117,12 +123,15 @@ class HaloConnector(Connector):
     deletions are left to the coordinator's reconcile of the open window; an action whose
     work or travel time drops to zero retires that entry at the next poll (a tombstone).
 
-    Two routes read the same actions. The report route (default) sends one SQL report per
-    page: an idle poll is one request and N changed actions cost ceil(N / 1000). The ticket
-    route lists changed tickets (100 a page) and then each ticket's actions: an idle poll is
-    one request too, but N changed actions on K tickets cost ceil(K / 100) + K. Measured on
-    the sandbox in tests/unit/connectors/halopsa/test_client.py; the report route is the
-    default because it is never dearer and, beyond a handful of tickets, far cheaper.
+    Two routes read the same actions. The report route sends one SQL report per page: an
+    idle poll is one request and N changed actions cost ceil(N / 1000). The ticket route
+    lists changed tickets (100 a page) and then each ticket's actions: an idle poll is one
+    request too, but N changed actions on K tickets cost ceil(K / 100) + K. Measured on the
+    sandbox in tests/unit/connectors/halopsa/test_client.py. The report is never dearer and,
+    beyond a handful of tickets, far cheaper, but some of the database column names its SQL
+    reads were found in no public source, and an API agent may lack reporting rights: so
+    ``route: auto`` (the default) starts on the report and moves to the ticket route for
+    good, within the same poll, the first time the tenant refuses the report.
     """
 
     vendor: ClassVar[str] = "halopsa"
@@ -159,6 +168,7 @@ class HaloConnector(Connector):
         self._clients: dict[int, str] = {}
         for route in sorted(self.routes, key=lambda r: r.client_key):
             self._clients.setdefault(int(route.selector.client_id), route.client_key)
+        self._route = "tickets" if self.settings.route == "tickets" else "report"
         hooks = dict(self.http.client.event_hooks)
         hooks["response"] = [*hooks.get("response", []), self._throttle_signal]
         self.http.client.event_hooks = hooks
@@ -168,26 +178,42 @@ class HaloConnector(Connector):
     async def changes(self, since: datetime | None, backfill_from: date) -> AsyncIterator[list[TimeEntry]]:
         if not self._clients:
             return
-        if self.settings.route == "tickets":
-            pages = self._ticket_changes(since, backfill_from)
-        elif since is None:
-            pages = self._report(lambda after: sql.worked_between(
-                backfill_from, None, self._clients, top=REPORT_PAGE_SIZE, after=after))
+        if since is None:
+            report = partial(sql.worked_between, backfill_from, None, self._clients, top=REPORT_PAGE_SIZE)
         else:
-            pages = self._report(lambda after: sql.changed_since(
-                since, self._clients, top=REPORT_PAGE_SIZE, after=after))
-        async for page in pages:
+            report = partial(sql.changed_since, since, self._clients, top=REPORT_PAGE_SIZE)
+        async for page in self._either_route(report, lambda: self._ticket_changes(since, backfill_from)):
             yield page
 
     async def window(self, start: date, end: date) -> AsyncIterator[list[TimeEntry]]:
         if not self._clients:
             return
-        if self.settings.route == "tickets":
-            pages = self._ticket_window(start, end)
-        else:
-            pages = self._report(lambda after: sql.worked_between(
-                start, end, self._clients, top=REPORT_PAGE_SIZE, after=after))
-        async for page in pages:
+        report = partial(sql.worked_between, start, end, self._clients, top=REPORT_PAGE_SIZE)
+        async for page in self._either_route(report, lambda: self._ticket_window(start, end)):
+            yield page
+
+    async def _either_route(
+        self, report: Callable[..., str], tickets: Callable[[], AsyncIterator[list[TimeEntry]]],
+    ) -> AsyncIterator[list[TimeEntry]]:
+        """The report's pages, or the ticket route's once the report route is (or gets) refused."""
+        if self._route == "report":
+            read = 0
+            try:
+                async for page in self._report(lambda after: report(after=after)):
+                    read += 1
+                    yield page
+                return
+            except (_ReportRefused, AuthError) as err:
+                # A 403 on the report is an agent without reporting rights; any other
+                # refusal of our credentials is for a human, whatever the route.
+                refused = isinstance(err, _ReportRefused) or err.status == 403
+                if self.settings.route != "auto" or read or not refused:
+                    raise
+                self._route = "tickets"
+                # Once, at warning: the account keeps working, at a higher request cost.
+                log.warning("halo_report_route_refused", account=self.name, reason=str(err),
+                            using="route: tickets")
+        async for page in tickets():
             yield page
 
     def normalize(self, raw: dict[str, Any]) -> TimeEntry:
@@ -241,7 +267,7 @@ class HaloConnector(Connector):
             raise PayloadError("HaloPSA POST /api/Report: no report in the response")
         if report.get("load_error"):
             # Halo answers a query it cannot run with 200 and load_error (e.g. an unknown column).
-            raise PayloadError(
+            raise _ReportRefused(
                 f"HaloPSA report rejected: {str(report['load_error'])[:200]} "
                 "(if this tenant's API agent may not run reports, set route: tickets)")
         rows = report.get("rows")
@@ -392,3 +418,7 @@ def _worked_since(row: Mapping[str, Any], start: date) -> bool:
 
 
 __all__ = ["ClientRoute", "HaloConnector", "HaloSelector", "HaloSettings"]
+
+
+class _ReportRefused(PayloadError):
+    """The tenant would not run the report's SQL (an unknown column, no reporting rights)."""

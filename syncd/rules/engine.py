@@ -478,12 +478,17 @@ def _line(view: _View, decision: _Decision, ctx: RuleContext, scrubber: NameScru
           guard: LeakGuard, notes: list[str]) -> tuple[Line, int]:
     entry = view.entry
     source = (entry.account, entry.vendor_id)
-    description = _client_text(entry, decision)
+    described = describe_entry(entry, decision.describe)
+    description = _client_text(described, decision)
     if not description:
         notes.append("translations left nothing: generic description")
         description = _generic(entry, guard)
     description = scrubber.scrub(description)
     reason = guard.check(description)
+    if reason is None and guard.holds_internal_note(described):
+        # Checked before translation too: a rule that rewrites a word of a copied internal
+        # sentence ("FW" → "firewall") must not carry the rest of it past the guard.
+        reason = INTERNAL_NOTE
     if reason is not None:
         _log_replaced(source, reason, "description")
         notes.append(f"leak guard ({reason}): description replaced")
@@ -526,9 +531,8 @@ def _line(view: _View, decision: _Decision, ctx: RuleContext, scrubber: NameScru
     return line, charged
 
 
-def _client_text(entry: TimeEntry, decision: _Decision) -> str:
-    """The description before scrubbing: described, then translated, then redacted."""
-    text = describe_entry(entry, decision.describe)
+def _client_text(text: str, decision: _Decision) -> str:
+    """The described text translated, then redacted: the description before scrubbing."""
     for pattern, phrase in decision.translate:
         # A function replacement: the phrase is plain text, never a backreference template.
         text = pattern.sub(lambda _m, phrase=phrase: phrase, text)

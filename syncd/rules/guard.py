@@ -71,9 +71,13 @@ class LeakGuard:
             plain = nfc(text)
             if self._names.search(plain) or self._names.search(fold_accents(plain)):
                 return TECHNICIAN_NAME
-        if self._has_internal(normalize(text)):
+        if self.holds_internal_note(text):
             return INTERNAL_NOTE
         return None
+
+    def holds_internal_note(self, text: str) -> bool:
+        """Whether ``text`` contains internal-note text (names aside)."""
+        return bool(text) and self._has_internal(normalize(text))
 
     def _has_internal(self, text: str) -> bool:
         if self._short is not None and self._short.search(text):

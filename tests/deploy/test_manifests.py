@@ -53,6 +53,16 @@ def test_compose_runs_the_daemon_on_postgres_with_secrets_from_an_env_file() -> 
     assert not literal_secret.search((DEPLOY / "compose.yaml").read_text())
 
 
+def test_the_env_file_example_names_every_variable_the_example_config_refers_to() -> None:
+    # Copying config/example into config/live must not leave a ${VAR} the env file never mentions.
+    # Optional keys' variables are listed commented out; ${ENV_VAR} and ${VAR} are the
+    # example's own words for "a variable".
+    referred = {m for path in (ROOT / "config" / "example").rglob("*.yaml")
+                for m in re.findall(r"\$\{(\w+)", path.read_text())} - {"ENV_VAR", "VAR"}
+    listed = set(re.findall(r"(?m)^#? ?(\w+)=", (DEPLOY / "syncd.env.example").read_text()))
+    assert referred and referred <= listed, sorted(referred - listed)
+
+
 def test_kubernetes_runs_two_probed_replicas_fed_by_the_secret_and_configmap() -> None:
     docs = kubernetes()
     assert set(docs) == {"Deployment", "Service", "Secret", "ConfigMap"}

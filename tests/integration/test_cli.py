@@ -56,9 +56,9 @@ async def test_validate_accepts_the_example_config() -> None:
                                env={"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t", "CW_PUBLIC_KEY": "p",
                                     "CW_PRIVATE_KEY": "k", "CW_CLIENT_ID": "c", "AUTOTASK_USERNAME": "u",
                                     "AUTOTASK_SECRET": "s", "AUTOTASK_INTEGRATION_CODE": "i",
-                                    "HALO_CLIENT_ID": "h", "HALO_CLIENT_SECRET": "x"})
+                                    "HALO_CLIENT_ID": "h", "HALO_CLIENT_SECRET": "x", "TOGGL_API_TOKEN": "g"})
     assert code == 0
-    assert "OK (4 accounts, 5 clients, 2 rule sets)" in out
+    assert "OK (6 accounts, 6 clients, 2 rule sets)" in out
 
 
 async def test_demo_once_prints_one_url_per_client_and_exits_0(tmp_path: Path) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 import structlog
+import time_machine
 import yaml
 from typer.testing import CliRunner
 
@@ -16,6 +18,10 @@ from syncd.cli import EX_DATAERR, EX_NOINPUT, app
 from syncd.store import Store
 
 SAMPLES = Path(__file__).resolve().parents[1] / "fixtures" / "csv"
+
+
+# The sample exports cover early November 2026: the pages are read in that cycle.
+NOW = datetime(2026, 11, 18, 15, 0, tzinfo=timezone.utc)
 
 
 @pytest.fixture
@@ -32,8 +38,9 @@ def env(tmp_path: Path) -> Iterator[dict[str, str]]:
     (tmp_path / "inbox").mkdir()
     # The command configures logging onto the runner's captured stream; later tests must not inherit it.
     saved = structlog.get_config()
-    yield {"SYNCD_CONFIG_DIR": str(config), "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path / 'syncd.db'}",
-           "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_LOG_LEVEL": "warning"}
+    with time_machine.travel(NOW, tick=True):
+        yield {"SYNCD_CONFIG_DIR": str(config), "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path / 'syncd.db'}",
+               "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_LOG_LEVEL": "warning"}
     structlog.configure(**saved)
 
 

@@ -296,6 +296,9 @@ class _BlindGuard:
     def check(self, text: str) -> None:
         return None
 
+    def holds_internal_note(self, text: str) -> bool:
+        return False
+
 
 def _leaky(world: World) -> bool:
     technicians = frozenset(f"{a} {b}" for a, b in world.techs)

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 import respx
+from structlog.testing import capture_logs
 from pydantic import ValidationError
 
 from connectors.base import ClientRoute
@@ -264,12 +265,47 @@ def test_normalize_gives_the_actions_main_entry() -> None:
 ])
 @respx.mock
 async def test_report_failures_map_onto_the_error_vocabulary(
-        halo: HaloConnector, response: httpx.Response, error: type[Exception], message: str) -> None:
+        response: httpx.Response, error: type[Exception], message: str) -> None:
+    halo = connector(route="report")
     respx.post(TOKEN).mock(return_value=token_ok())
     respx.post(REPORT).mock(return_value=response)
     with pytest.raises(error, match=message) as caught:
         await collect(halo.changes(SINCE, date(2026, 1, 1)))
     assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize("refusal", [
+    pytest.param(report([], load_error="Invalid column name 'ActionLastUpdated'."), id="unknown-column"),
+    pytest.param(httpx.Response(403, json="You do not have permission to run reports"), id="no-reporting-rights"),
+])
+@respx.mock
+async def test_by_default_a_refused_report_moves_the_account_to_the_ticket_route_for_good(
+        refusal: httpx.Response) -> None:
+    halo = connector()
+    respx.post(TOKEN).mock(return_value=token_ok())
+    reports = respx.post(REPORT).mock(return_value=refusal)
+    tickets = respx.get(TICKETS).mock(return_value=httpx.Response(200, json={
+        "page_no": 1, "page_size": 100, "record_count": 1, "tickets": [ticket(4101)]}))
+    respx.get(ACTIONS).mock(return_value=httpx.Response(200, json={"record_count": 1, "actions": [action(4101, 1)]}))
+    with capture_logs() as logs:
+        first = await collect(halo.changes(SINCE, date(2026, 1, 1)))
+        again = await collect(halo.window(date(2026, 11, 1), date(2026, 11, 30)))
+    assert [e.vendor_id for e in first if not e.deleted] == ["4101:1"] == [e.vendor_id for e in again if not e.deleted]
+    assert reports.call_count == 1 and tickets.call_count == 2
+    assert [e["event"] for e in logs] == ["halo_report_route_refused"]
+    await halo.aclose()
+
+
+@respx.mock
+async def test_by_default_a_refusal_of_the_credentials_themselves_is_not_taken_for_a_route_problem() -> None:
+    halo = connector()
+    respx.post(TOKEN).mock(return_value=token_ok())
+    respx.post(REPORT).mock(return_value=httpx.Response(401, json="Unauthorized"))
+    tickets = respx.get(TICKETS).mock(return_value=httpx.Response(200, json={"tickets": []}))
+    with pytest.raises(AuthError):
+        await collect(halo.changes(SINCE, date(2026, 1, 1)))
+    assert tickets.call_count == 0
+    await halo.aclose()
 
 
 @respx.mock

@@ -420,6 +420,29 @@ def test_internal_notes_of_deleted_entries_are_guarded_too() -> None:
     assert run([gone, kept]).lines[0].description == GENERIC_DESCRIPTION
 
 
+@pytest.mark.parametrize(
+    "rule",
+    [
+        pytest.param({"name": "t", "translate": {"(?i)\\bfw\\b": "firewall"}}, id="translated-word"),
+        pytest.param({"name": "r", "redact": ["ip"]}, id="redacted-address"),
+    ],
+)
+def test_a_copied_internal_sentence_is_refused_even_when_a_rule_rewrites_part_of_it(rule: dict[str, Any]) -> None:
+    internal = "Reset the FW at 10.0.0.1 again. Client refuses to pay."
+    copied = entry(vendor_id="1", notes="Reset the FW at 10.0.0.1 again", internal_notes=internal,
+                   work_type="Remote support")
+    with capture_logs() as logs:
+        line = run([copied], rule).lines[0]
+    assert line.description == "Remote support"
+    assert [(e["reason"], e["field"]) for e in logs] == [("internal note", "description")]
+
+
+def test_a_rule_rewriting_an_ordinary_note_is_not_refused() -> None:
+    plain = entry(notes="Reset the FW rules", internal_notes="Client refuses to pay for this.")
+    line = run([plain], {"name": "t", "translate": {"(?i)\\bfw\\b": "firewall"}}).lines[0]
+    assert line.description == "Reset the firewall rules"
+
+
 def test_a_label_that_fails_the_guard_is_removed_and_logged() -> None:
     with capture_logs() as logs:
         line = run([entry(notes="Patched")], {"name": "l", "label": "escalated by hart"},
