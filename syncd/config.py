@@ -749,6 +749,10 @@ class Config:
 
 # --- YAML with line numbers ------------------------------------------------------------
 
+# A config file is small: past these, a document is a mistake or an attack (aliases that
+# expand exponentially), refused before it is walked, built or validated.
+MAX_NODES = 100_000
+MAX_DEPTH = 64
 _ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 Path_ = tuple[str | int, ...]
 
@@ -806,15 +810,27 @@ def read_yaml(path: Path, *, environ: Mapping[str, str] | None = None) -> tuple[
     environ = os.environ if environ is None else environ
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+        data = path.read_bytes()
+    except OSError as err:
         raise ConfigError(ConfigProblem(name, None, None, f"cannot read: {err}")) from err
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(ConfigProblem(name, line, None, f"not UTF-8 text: byte {data[err.start]:#04x} "
+                                                          "cannot be read (save the file as UTF-8)")) from err
     loader = yaml.SafeLoader(text)
     lines = LineMap()
     try:
-        node = loader.get_single_node()
+        try:
+            node = loader.get_single_node()
+        except RecursionError as err:
+            raise ConfigError(ConfigProblem(name, loader.line + 1, None,
+                                            f"nested more than {MAX_DEPTH} levels deep")) from err
         if node is None:
+            lines.set((), 1)  # an empty document: what it lacks is missing from its top
             return {}, lines
+        _check_expansion(node, name)
         found: list[str | tuple[int, str]] = []
         _walk(node, (), lines, found, environ)
         if found:
@@ -833,6 +849,39 @@ def read_yaml(path: Path, *, environ: Mapping[str, str] | None = None) -> tuple[
     finally:
         loader.dispose()
     return data, lines
+
+
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse a document whose aliases expand it past MAX_NODES values ("billion laughs"),
+    that nests deeper than MAX_DEPTH, or whose alias refers to the node holding it: each would
+    hang or exhaust the loader. Aliases are counted as what they expand to, each node once."""
+    sizes: dict[int, int] = {}
+    holding: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        line = node.start_mark.line + 1
+        if key in holding:
+            raise ConfigError(ConfigProblem(file, line, None, "an alias refers to the value that holds it"))
+        if depth > MAX_DEPTH:
+            raise ConfigError(ConfigProblem(file, line, None, f"nested more than {MAX_DEPTH} levels deep"))
+        holding.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        holding.discard(key)
+        if total > MAX_NODES:
+            raise ConfigError(ConfigProblem(file, line, None, f"aliases expand this to more than {MAX_NODES:,} "
+                                                              "values: write it out, or use fewer aliases"))
+        sizes[key] = total
+        return total
+
+    size(root, 0)
 
 
 def _unbuildable_scalar(node: yaml.Node) -> tuple[int | None, str]:

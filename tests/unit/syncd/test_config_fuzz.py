@@ -1,0 +1,222 @@
+"""Config and rule YAML mutated at random, through the loader, a reload and `syncd validate`:
+each directory loads (and then runs) or is refused with problems naming file and line; a
+refused reload keeps the running config; validate exits 0 or 78, never with a traceback."""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from publisher.sinks import DirectorySink
+from syncd.cli import EX_CONFIG, app
+from syncd.config import Config, load_config
+from syncd.coordinator import Coordinator
+from syncd.daemon import with_rule_tests
+from syncd.errors import ConfigError
+from syncd.reloader import Reloader
+from syncd.store import Store
+
+from .test_config import ENV, ROOT
+
+BASES = {"fixture": ROOT / "tests" / "fixtures" / "config", "example": ROOT / "config" / "example"}
+FILES = {name: sorted(str(p.relative_to(base)) for p in base.rglob("*.yaml")) for name, base in BASES.items()}
+NOW = datetime(2026, 11, 20, 15, 0, tzinfo=timezone.utc)
+# Problems about a whole file or directory, where no line can be named.
+WHOLE_FILE = ("not found", "client file names", "no client files found")
+
+BAD_VALUES = st.sampled_from([
+    # intervals and cron
+    "0m", "-5m", "0s", "1e9h", "15 minutes", "99999999999999999999d", "61 * * * *", "* * * *", "0 0 31 2 *",
+    "0 0 30 2 *", "*/0 * * * *", "0 7 * * mon-fri,8", "@hourly", {"cron": "0 7 * * *", "every": "1h"},
+    # timezones and locales
+    "Mars/Olympus", "UTC+25", "../../etc/passwd", "", "America/New_York\x00", "xx_YY", "en-", "zz", "de_DE@euro",
+    # regexes, templates and business hours
+    "(", "[a-", "(?P<x", "(?i", "*", "a{99999999999}", "{worker_name}", "{notes!r}", "{", "mon-fri 25:00-18:00",
+    "sun-mon 18:00-08:00", "mon-fri 08:00", "everyday",
+    # dates and numbers
+    date(1, 1, 1), date(9999, 12, 31), "2026-02-30", 10**30, -10**30, 1e308, -1, 0, 0.001, float("nan"),
+    float("inf"), 12345678901.25,
+    # shapes and text
+    True, False, None, [], {}, [None], {"a": {"b": {"c": [1, 2, 3]}}}, "x" * 10_000, "${UNSET_VARIABLE}",
+    "${", "ünïcødé ✓", "\t",
+])
+TEXT_EDITS = st.sampled_from(["tab", "duplicate", "truncate", "bad-byte", "laughs", "deep", "self-alias",
+                              "bad-date", "directive", "bom"])
+LAUGHS = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else ', '.join(['lol'] * 9)}]\n"
+                 for i in range(10))
+
+
+def paths(node: Any, prefix: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
+    """Every key and list index in a parsed document."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield (*prefix, key)
+            yield from paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield (*prefix, i)
+            yield from paths(value, (*prefix, i))
+
+
+def parent_of(data: Any, path: tuple[Any, ...]) -> Any:
+    for part in path[:-1]:
+        data = data[part]
+    return data
+
+
+@st.composite
+def data_edit(draw: st.DrawFn, data: Any) -> Any:
+    """The document with one key dropped, or one value swapped for a bad one of any type."""
+    found = list(paths(data))
+    if not found:
+        return draw(BAD_VALUES)
+    path = draw(st.sampled_from(found))
+    parent = parent_of(data, path)
+    op = draw(st.sampled_from(["drop", "value", "value", "wrap", "rename"]))
+    if op == "drop":
+        del parent[path[-1]]
+    elif op == "wrap":  # a list where a mapping was, and the other way round
+        value = parent[path[-1]]
+        parent[path[-1]] = [value] if not isinstance(value, list) else {"items": value}
+    elif op == "rename" and isinstance(parent, dict):
+        parent[draw(st.sampled_from(["Timezone", "pool", "rules", "when ", "cap_hour", 7, None, True]))] = \
+            parent.pop(path[-1])
+    else:
+        parent[path[-1]] = draw(BAD_VALUES)
+    return data
+
+
+def text_edit(text: str, edit: str, at: int) -> bytes:
+    """A text-level mistake at line ``at`` (modulo the file's length)."""
+    lines = text.splitlines(keepends=True) or ["\n"]
+    i = at % len(lines)
+    if edit == "tab":
+        lines[i] = "\t" + lines[i]
+    elif edit == "duplicate":
+        lines.insert(i, lines[i])
+    elif edit == "truncate":
+        return "".join(lines)[: at % max(1, len(text))].encode()
+    elif edit == "bad-byte":
+        return "".join(lines[:i]).encode() + b"\xff\xfe\xc3(" + "".join(lines[i:]).encode()
+    elif edit == "laughs":
+        lines.append(LAUGHS + "l_top: [*l9, *l9, *l9]\n")
+    elif edit == "deep":
+        lines.append("deep: " + "[" * 3000 + "]" * 3000 + "\n")
+    elif edit == "self-alias":
+        lines.append("loop: &loop {again: *loop}\n")
+    elif edit == "bad-date":
+        lines.append("when_written: 2026-02-30\n")
+    elif edit == "directive":
+        return ("%YAML 9.9\n---\n" + "".join(lines)).encode()
+    elif edit == "bom":
+        return b"\xef\xbb\xbf" + "".join(lines).encode()
+    return "".join(lines).encode()
+
+
+@st.composite
+def config_dirs(draw: st.DrawFn) -> tuple[Path, str]:
+    """A copy of a good config directory with one file edited, as data or as text (or both),
+    and the edited file's new text (shown when a property fails)."""
+    base = draw(st.sampled_from(sorted(BASES)))
+    name = draw(st.sampled_from(FILES[base]))
+    root = Path(tempfile.mkdtemp(prefix="syncd-fuzz-config-"))
+    shutil.copytree(BASES[base], root, dirs_exist_ok=True)
+    path = root / name
+    text = path.read_text(encoding="utf-8")
+    how = draw(st.sampled_from(["data", "text", "both"]))
+    if how in ("data", "both"):
+        data = yaml.safe_load(text)
+        for _ in range(draw(st.integers(1, 3))):
+            data = draw(data_edit(data))
+        text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
+    out = text.encode()
+    if how in ("text", "both"):
+        out = text_edit(text, draw(TEXT_EDITS), draw(st.integers(0, 10_000)))
+    path.write_bytes(out)
+    if draw(st.sampled_from([False, False, False, True])):  # and a file named as no client can be
+        shutil.copy(path, path.with_name("Not A Key.yaml"))
+    return root, f"{base}/{name}:\n{out[:3000]!r}"
+
+
+def assert_located(err: ConfigError) -> None:
+    """Every problem names its file, and its line unless it is about a whole file."""
+    assert err.problems
+    for problem in err.problems:
+        text = str(problem)
+        assert problem.file, text
+        assert problem.line is not None or any(w in problem.message for w in WHOLE_FILE), text
+        assert "Traceback" not in text and len(text) < 2000, text
+
+
+async def assert_runs(config: Config) -> None:
+    """A config that loads can run: a coordinator is built and every client's page put together."""
+    with tempfile.TemporaryDirectory() as folder:
+        store = Store.open(f"sqlite:///{folder}/syncd.db")
+        coordinator = Coordinator(config, store, DirectorySink(Path(folder) / "public"), clock=lambda: NOW)
+        try:
+            for key in config.clients:
+                coordinator.statement(key, now=NOW)
+        finally:
+            await coordinator.aclose()
+            store.close()
+
+
+GOOD = load_config(BASES["fixture"], environ=ENV)
+LOAD = with_rule_tests(functools.partial(load_config, environ=ENV))
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow])
+@given(config_dirs())
+async def test_a_mutated_config_loads_and_runs_or_a_reload_refuses_it_naming_file_and_line(
+        mutated: tuple[Path, str]) -> None:
+    root = mutated[0]
+    applied: list[Config] = []
+
+    async def apply(config: Config) -> None:
+        applied.append(config)
+
+    try:
+        reloader = Reloader(root, LOAD, apply)
+        if await reloader.reload():
+            assert len(applied) == 1 and not reloader.rejected
+            await assert_runs(applied[0])
+        else:
+            assert not applied and reloader.rejected  # the running config stays
+            try:
+                LOAD(root)
+            except ConfigError as err:
+                assert_located(err)
+            else:
+                raise AssertionError("the reload refused a config the loader takes")
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@settings(max_examples=max(10, settings.default.max_examples // 4), suppress_health_check=[HealthCheck.too_slow])
+@given(config_dirs())
+def test_validate_exits_0_or_78_listing_each_problem_with_file_and_line(mutated: tuple[Path, str]) -> None:
+    root = mutated[0]
+    try:
+        result = CliRunner().invoke(app, ["validate", "--config", str(root)], env={**ENV, "SYNCD_LOG_LEVEL": "error"})
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    assert result.exit_code in (0, EX_CONFIG), (result.exit_code, result.output, result.exception)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    if result.exit_code == EX_CONFIG:
+        errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+        assert errors and result.stderr.rstrip().endswith(("problem found.", "problems found."))
+        assert "Traceback" not in result.output
+
+
+def test_the_unmutated_configs_load() -> None:
+    assert GOOD.clients and load_config(BASES["example"], environ=ENV).clients
