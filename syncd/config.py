@@ -984,7 +984,7 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
                                           "account names are lower-case letters, digits, - or _"))
             continue
         vendor = raw.get("vendor") if isinstance(raw, dict) else None
-        if vendor not in vendors():
+        if not isinstance(vendor, str) or vendor not in vendors():
             problems.append(ConfigProblem(
                 str(main), main_lines.line((*at, "vendor")), _location((*at, "vendor")),
                 f"unknown vendor {vendor!r}; known: {', '.join(sorted(vendors()))}"))
@@ -1026,9 +1026,10 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
         for i, raw in enumerate(client.sources):
             at = ("sources", i)
             account = raw.get("account") if isinstance(raw, dict) else None
-            if main_data is None or (account in known_accounts and account not in accounts):
+            if main_data is None or (isinstance(account, str) and account in known_accounts
+                                     and account not in accounts):
                 continue  # syncd.yaml or the account itself is broken, and already reported
-            if account not in accounts:
+            if not isinstance(account, str) or account not in accounts:
                 known = ", ".join(sorted(accounts)) or "none"
                 problems.append(ConfigProblem(str(path), lines.line(at), _location((*at, "account")),
                                               f"no account named {account!r} in syncd.yaml (known: {known})"))

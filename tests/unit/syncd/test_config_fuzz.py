@@ -12,6 +12,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -26,7 +27,7 @@ from syncd.errors import ConfigError
 from syncd.reloader import Reloader
 from syncd.store import Store
 
-from .test_config import ENV, ROOT
+from .test_config import ENV, GOOD as PLAIN, ROOT, write
 
 BASES = {"fixture": ROOT / "tests" / "fixtures" / "config", "example": ROOT / "config" / "example"}
 FILES = {name: sorted(str(p.relative_to(base)) for p in base.rglob("*.yaml")) for name, base in BASES.items()}
@@ -220,3 +221,34 @@ def test_validate_exits_0_or_78_listing_each_problem_with_file_and_line(mutated:
 
 def test_the_unmutated_configs_load() -> None:
     assert GOOD.clients and load_config(BASES["example"], environ=ENV).clients
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), [
+    ("rules/standard.yaml", LAUGHS + "top: [*l9]\n", "rules/standard.yaml:6: aliases expand this to more than 100,000"),
+    ("rules/standard.yaml", "deep: " + "[" * 100 + "]" * 100 + "\n", "rules/standard.yaml:1: nested more than 64 levels"),
+    ("rules/standard.yaml", "deep: " + "[" * 3000 + "]" * 3000 + "\n", "rules/standard.yaml:1: nested more than 64"),
+    ("rules/standard.yaml", "loop: &loop {again: *loop}\n", "rules/standard.yaml:1: an alias refers to the value"),
+    ("clients/acme.yaml", b"name: Acme\nsources: []\n  # caf\xe9\n", "clients/acme.yaml:3: not UTF-8 text: byte 0xe9"),
+    ("clients/acme.yaml", "", "clients/acme.yaml:1: name: Field required"),
+])
+def test_documents_that_would_hang_or_cannot_be_read_are_refused_naming_file_and_line(
+        tmp_path: Path, name: str, text: str | bytes, expected: str) -> None:
+    root = write(tmp_path, PLAIN)
+    (root / name).write_bytes(text if isinstance(text, bytes) else text.encode())
+    with pytest.raises(ConfigError) as caught:
+        load_config(root, environ={"TOKEN": "x"})
+    found = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    assert any(f.startswith(expected) for f in found), found
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"clients/acme.yaml": PLAIN["clients/acme.yaml"].replace("account: h", "account: [h]")},
+     "clients/acme.yaml:3: sources[0].account: no account named ['h']"),
+    ({"syncd.yaml": PLAIN["syncd.yaml"].replace("vendor: harvest", "vendor: [harvest]")},
+     "syncd.yaml:2: accounts.h.vendor: unknown vendor ['harvest']"),
+])
+def test_a_list_where_a_name_belongs_is_a_located_problem(tmp_path: Path, files: dict[str, str], expected: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, {**PLAIN, **files}), environ={"TOKEN": "x"})
+    found = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
+    assert any(f.startswith(expected) for f in found), found
