@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from connectors.http import Funnel
+from syncd.config import Timezone
 from syncd.durations import Interval
 from syncd.models import TimeEntry
 
@@ -24,7 +25,7 @@ class AccountSettings(BaseModel):
     base_url: str | None = Field(
         default=None, description="Point at a self-hosted instance, a proxy or a sandbox."
     )
-    timezone: str | None = Field(
+    timezone: Timezone | None = Field(
         default=None, description="Timezone of the vendor's local times; defaults to defaults.timezone."
     )
     lookback: Interval = Field(
