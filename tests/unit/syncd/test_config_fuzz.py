@@ -53,6 +53,23 @@ BAD_VALUES = st.sampled_from([
     True, False, None, [], {}, [None], {"a": {"b": {"c": [1, 2, 3]}}}, "x" * 10_000, "${UNSET_VARIABLE}",
     "${", "ünïcødé ✓", "\t",
 ])
+# Values of the same type as the one they replace, most of them valid, at the edges.
+EDGES: dict[type, st.SearchStrategy[Any]] = {
+    date: st.sampled_from([date(1, 1, 1), date(1970, 1, 1), date(2024, 2, 29), date(2026, 1, 31), date(9999, 12, 1),
+                           date(9999, 12, 31)]),
+    int: st.sampled_from([0, 1, 9, 100, 1000, 9999999, 10**9, -1]),
+    float: st.sampled_from([0.0, 0.01, 0.005, 2.5, 9999999.99, 1e-9]),
+    bool: st.booleans(),
+    str: st.sampled_from(["1s", "366d", "0 0 29 2 *", "0 7 * * 0,7", "*/5 * * * *", "Pacific/Kiritimati",
+                          "Etc/GMT+12", "zh_Hant_TW", "en", "(?i).*", "^$", "x", "Travel", "mon-sun 00:00-24:00",
+                          "sun 00:00-00:01", "", "ünïcødé ✓"]),
+}
+
+
+def edge_for(value: Any) -> st.SearchStrategy[Any]:
+    return EDGES.get(type(value), BAD_VALUES)
+
+
 TEXT_EDITS = st.sampled_from(["tab", "duplicate", "truncate", "bad-byte", "laughs", "deep", "self-alias",
                               "bad-date", "directive", "bom"])
 LAUGHS = "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else ', '.join(['lol'] * 9)}]\n"
@@ -78,14 +95,15 @@ def parent_of(data: Any, path: tuple[Any, ...]) -> Any:
 
 
 @st.composite
-def data_edit(draw: st.DrawFn, data: Any) -> Any:
-    """The document with one key dropped, or one value swapped for a bad one of any type."""
-    found = list(paths(data))
+def data_edit(draw: st.DrawFn, data: Any, edges_only: bool = False) -> Any:
+    """The document with one key dropped, or one value swapped for a bad one of any type
+    (``edges_only``: for one of the same type, most of them valid, at the edges)."""
+    found = [p for p in paths(data) if not edges_only or type(parent_of(data, p)[p[-1]]) in EDGES]
     if not found:
-        return draw(BAD_VALUES)
+        return data if edges_only else draw(BAD_VALUES)
     path = draw(st.sampled_from(found))
     parent = parent_of(data, path)
-    op = draw(st.sampled_from(["drop", "value", "value", "wrap", "rename"]))
+    op = "edge" if edges_only else draw(st.sampled_from(["drop", "drop", "edge", "edge", "value", "wrap", "rename"]))
     if op == "drop":
         del parent[path[-1]]
     elif op == "wrap":  # a list where a mapping was, and the other way round
@@ -94,6 +112,8 @@ def data_edit(draw: st.DrawFn, data: Any) -> Any:
     elif op == "rename" and isinstance(parent, dict):
         parent[draw(st.sampled_from(["Timezone", "pool", "rules", "when ", "cap_hour", 7, None, True]))] = \
             parent.pop(path[-1])
+    elif op == "edge":
+        parent[path[-1]] = draw(edge_for(parent[path[-1]]))
     else:
         parent[path[-1]] = draw(BAD_VALUES)
     return data
@@ -127,7 +147,7 @@ def text_edit(text: str, edit: str, at: int) -> bytes:
 
 
 @st.composite
-def config_dirs(draw: st.DrawFn) -> tuple[Path, str]:
+def config_dirs(draw: st.DrawFn, edges_only: bool = False) -> tuple[Path, str]:
     """A copy of a good config directory with one file edited, as data or as text (or both),
     and the edited file's new text (shown when a property fails)."""
     base = draw(st.sampled_from(sorted(BASES)))
@@ -136,17 +156,17 @@ def config_dirs(draw: st.DrawFn) -> tuple[Path, str]:
     shutil.copytree(BASES[base], root, dirs_exist_ok=True)
     path = root / name
     text = path.read_text(encoding="utf-8")
-    how = draw(st.sampled_from(["data", "text", "both"]))
+    how = "data" if edges_only else draw(st.sampled_from(["data", "data", "data", "text", "both"]))
     if how in ("data", "both"):
         data = yaml.safe_load(text)
-        for _ in range(draw(st.integers(1, 3))):
-            data = draw(data_edit(data))
+        for _ in range(draw(st.sampled_from([1, 1, 1, 2, 3]))):
+            data = draw(data_edit(data, edges_only))
         text = yaml.safe_dump(data, allow_unicode=True, sort_keys=False)
     out = text.encode()
     if how in ("text", "both"):
         out = text_edit(text, draw(TEXT_EDITS), draw(st.integers(0, 10_000)))
     path.write_bytes(out)
-    if draw(st.sampled_from([False, False, False, True])):  # and a file named as no client can be
+    if not edges_only and draw(st.sampled_from([False] * 7 + [True])):  # and a file named as no client can be
         shutil.copy(path, path.with_name("Not A Key.yaml"))
     return root, f"{base}/{name}:\n{out[:3000]!r}"
 
@@ -202,12 +222,9 @@ GOOD = load_config(BASES["fixture"], environ=ENV)
 LOAD = with_rule_tests(functools.partial(load_config, environ=ENV))
 
 
-# Loading a config directory reads several YAML files (PyYAML's pure-Python loader keeps line
-# numbers): this property takes half the profile's examples.
-@settings(max_examples=max(10, settings.default.max_examples // 2), suppress_health_check=[HealthCheck.too_slow])
-@given(config_dirs())
-async def test_a_mutated_config_loads_and_runs_or_a_reload_refuses_it_naming_file_and_line(
-        mutated: tuple[Path, str]) -> None:
+async def reload_check(mutated: tuple[Path, str]) -> None:
+    """Through the daemon's reload: applied and then run, or refused naming file and line with
+    the running config kept."""
     root = mutated[0]
     applied: list[Config] = []
     refused: list[ConfigError] = []
@@ -234,6 +251,22 @@ async def test_a_mutated_config_loads_and_runs_or_a_reload_refuses_it_naming_fil
             assert_located(refused[0])
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+# Loading a config directory reads several YAML files (PyYAML's pure-Python loader keeps line
+# numbers): these properties take a share of the profile's examples.
+@settings(max_examples=max(10, settings.default.max_examples // 2), suppress_health_check=[HealthCheck.too_slow])
+@given(config_dirs())
+async def test_a_mutated_config_loads_and_runs_or_a_reload_refuses_it_naming_file_and_line(
+        mutated: tuple[Path, str]) -> None:
+    await reload_check(mutated)
+
+
+@settings(max_examples=max(10, settings.default.max_examples // 3), suppress_health_check=[HealthCheck.too_slow])
+@given(config_dirs(edges_only=True))
+async def test_values_at_their_edges_load_and_run_or_are_refused_naming_file_and_line(
+        mutated: tuple[Path, str]) -> None:
+    await reload_check(mutated)
 
 
 @settings(max_examples=max(10, settings.default.max_examples // 4), suppress_health_check=[HealthCheck.too_slow])
