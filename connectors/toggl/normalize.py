@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -153,29 +153,27 @@ def normalize_report_entry(
     Reports rows carry ``username`` but only ids for project and tags; names come from
     ``lookups`` unless the row was enriched (``project_name``, ``tag_names``, ``task_name``).
     """
-    if not isinstance(raw, Mapping):
-        raise PayloadError(f"{VENDOR}: a time entry that is not an object")
-    try:
-        found = _Fields(
-            vendor_id=read(raw, "id", fields.record_id),
-            started_at=read(raw, "start", parse_instant),
-            seconds=read(raw, "seconds", _seconds),
-            updated_at=read(raw, "at", parse_instant),
-            deleted=False,
-            user_id=read(raw, "user_id", _opt_id),
-            user_name=read(raw, "username", fields.name),
-            project_id=read(raw, "project_id", _opt_id),
-            project_name=read(raw, "project_name", _opt_str),
-            task_name=read(raw, "task_name", _opt_str),
-            description=read(raw, "description", _opt_str),
-            billable=read(raw, "billable", _bool),
-            tag_ids=read(raw, "tag_ids", _ids),
-            tag_names=read(raw, "tag_names", _names),
-        )
-        return _build(found, account=account, client_key=client_key, tz=tz, lookups=lookups,
-                      conventions=conventions)
-    except FieldError as err:
-        raise PayloadError(f"{VENDOR} time entry {fields.shown(raw.get('id'))}: {err}") from err
+    return _entry(raw, _report_fields, account=account, client_key=client_key, tz=tz, lookups=lookups,
+                  conventions=conventions)
+
+
+def _report_fields(raw: Mapping[str, Any]) -> _Fields:
+    return _Fields(
+        vendor_id=read(raw, "id", fields.record_id),
+        started_at=read(raw, "start", parse_instant),
+        seconds=read(raw, "seconds", _seconds),
+        updated_at=read(raw, "at", parse_instant),
+        deleted=False,
+        user_id=read(raw, "user_id", _opt_id),
+        user_name=read(raw, "username", fields.name),
+        project_id=read(raw, "project_id", _opt_id),
+        project_name=read(raw, "project_name", _opt_str),
+        task_name=read(raw, "task_name", _opt_str),
+        description=read(raw, "description", _opt_str),
+        billable=read(raw, "billable", _bool),
+        tag_ids=read(raw, "tag_ids", _ids),
+        tag_names=read(raw, "tag_names", _names),
+    )
 
 
 def normalize_api_entry(
@@ -192,27 +190,35 @@ def normalize_api_entry(
     v9 carries tag names (``tags``) but no user or project names; those come from
     ``lookups``. A non-null ``server_deleted_at`` marks a deletion.
     """
+    return _entry(raw, _api_fields, account=account, client_key=client_key, tz=tz, lookups=lookups,
+                  conventions=conventions)
+
+
+def _api_fields(raw: Mapping[str, Any]) -> _Fields:
+    return _Fields(
+        vendor_id=read(raw, "id", fields.record_id),
+        started_at=read(raw, "start", parse_instant),
+        seconds=read(raw, "duration", _seconds),
+        updated_at=read(raw, "at", parse_instant),
+        deleted=raw.get("server_deleted_at") is not None,
+        user_id=read(raw, _either(raw, "user_id", "uid"), _opt_id),
+        user_name=None,
+        project_id=read(raw, _either(raw, "project_id", "pid"), _opt_id),
+        project_name=None,
+        task_name=None,
+        description=read(raw, "description", _opt_str),
+        billable=read(raw, "billable", _bool),
+        tag_ids=read(raw, "tag_ids", _ids),
+        tag_names=read(raw, "tags", _names),
+    )
+
+
+def _entry(raw: Any, fields_of: Callable[[Mapping[str, Any]], _Fields], **context: Any) -> TimeEntry:
+    """An entry read by ``fields_of`` and built; a payload we cannot read is a PayloadError naming it."""
     if not isinstance(raw, Mapping):
         raise PayloadError(f"{VENDOR}: a time entry that is not an object")
     try:
-        found = _Fields(
-            vendor_id=read(raw, "id", fields.record_id),
-            started_at=read(raw, "start", parse_instant),
-            seconds=read(raw, "duration", _seconds),
-            updated_at=read(raw, "at", parse_instant),
-            deleted=raw.get("server_deleted_at") is not None,
-            user_id=read(raw, _either(raw, "user_id", "uid"), _opt_id),
-            user_name=None,
-            project_id=read(raw, _either(raw, "project_id", "pid"), _opt_id),
-            project_name=None,
-            task_name=None,
-            description=read(raw, "description", _opt_str),
-            billable=read(raw, "billable", _bool),
-            tag_ids=read(raw, "tag_ids", _ids),
-            tag_names=read(raw, "tags", _names),
-        )
-        return _build(found, account=account, client_key=client_key, tz=tz, lookups=lookups,
-                      conventions=conventions)
+        return _build(fields_of(raw), **context)
     except FieldError as err:
         raise PayloadError(f"{VENDOR} time entry {fields.shown(raw.get('id'))}: {err}") from err
 
