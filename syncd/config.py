@@ -1008,9 +1008,11 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
 
     clients: dict[str, ClientSpec] = {}
     defaults = syncd_file.defaults
-    for name in defaults.rules:
+    for i, name in enumerate(defaults.rules):
         if name not in known_rule_sets:
-            problems.append(ConfigProblem(str(main), None, "defaults.rules", f"no rule set named {name!r} in rules/"))
+            at = ("defaults", "rules", i)
+            problems.append(ConfigProblem(str(main), main_lines.line(at), _location(at),
+                                          f"no rule set named {name!r} in rules/"))
     targets = set(syncd_file.notify) if parsed_main is not None else None
     problems.extend(_unknown_targets(defaults.notify, targets, str(main), main_lines, ("defaults", "notify")))
     for path in _yaml_files(root / "clients"):

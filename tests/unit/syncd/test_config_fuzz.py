@@ -314,6 +314,8 @@ def test_documents_that_would_hang_or_cannot_be_read_are_refused_naming_file_and
      "syncd.yaml:2: accounts.h.vendor: unknown vendor ['harvest']"),
     ({"syncd.yaml": PLAIN["syncd.yaml"].replace("token: '${TOKEN}'", "token: '${TOKEN}', timezone: 0m")},
      "syncd.yaml:2: accounts.h.timezone: unknown timezone '0m'"),
+    ({"syncd.yaml": PLAIN["syncd.yaml"].replace("rules: [standard]", "rules: [standard, standrd]")},
+     "syncd.yaml:3: defaults.rules[1]: no rule set named 'standrd' in rules/"),
     ({"clients/acme.yaml": PLAIN["clients/acme.yaml"] + "refresh: .inf\n"},
      "clients/acme.yaml:7: refresh: expected an interval"),
     ({"clients/acme.yaml": PLAIN["clients/acme.yaml"] + "refresh: 1e300\n"},
