@@ -9,16 +9,14 @@ from datetime import date, datetime, timezone
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
+from syncd.models import FIRST_DAY, LAST_DAY
+
 T = TypeVar("T")
 
 # One entry of more than a day is almost always a typo ("75" for "0.75") or a timer left
 # running, and a wrong figure on a client's page is worse than a refused entry the admin
 # can fix upstream: every source refuses it, naming the entry.
 MAX_ENTRY_SECONDS = 24 * 3600
-# The days work can be dated. Outside them a value is a placeholder or a typo ("0001-01-01",
-# "9999-12-31"), never work; refusing it also keeps every later date sum (a timezone shift,
-# a cycle's end, the cursor's lookback) far inside what a date can hold.
-FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 # The store's columns: a vendor id of up to 128 characters, a technician name of up to 256.
 MAX_NAME = 256
 # What reading a malformed payload can raise; `read` turns each into a FieldError.

@@ -32,6 +32,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from syncd.cadence import check_cron, longest_gap
 from syncd.durations import Interval, parse_interval
 from syncd.errors import ConfigError, ConfigProblem
+from syncd.models import FIRST_DAY, LAST_DAY
 from syncd.rules.hours import BusinessHours, parse_business_hours
 from syncd.rules.redact import BUILTINS as BUILTIN_REDACTIONS
 from syncd.rules.redact import check_pattern
@@ -66,6 +67,15 @@ def _locale(name: str) -> str:
     except (babel.UnknownLocaleError, ValueError) as err:
         raise ValueError(f"unknown locale {name!r} (use a name such as en, en_GB or de_DE)") from err
     return name
+
+
+def _work_day(day: date) -> date:
+    # Dates the ledger sums over (cycle anchors, adjustments, rule-test entries) stay where
+    # work can be dated, so no cycle end or timezone shift falls off the calendar.
+    on = day.date() if isinstance(day, datetime) else day
+    if not FIRST_DAY <= on <= LAST_DAY:
+        raise ValueError(f"{on.isoformat()} is outside {FIRST_DAY.year}..{LAST_DAY.year}")
+    return day
 
 
 def _regex(pattern: str) -> str:
@@ -123,6 +133,8 @@ WorkingHours = Annotated[BusinessHours, BeforeValidator(parse_business_hours), W
 Duration = Annotated[Interval, WithJsonSchema(_DURATION_SCHEMA)]
 # A locale name such as "en", "en_GB" or "pt-BR"; the page formats dates and numbers with it.
 Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"), AfterValidator(_locale)]
+WorkDay = Annotated[date, AfterValidator(_work_day)]
+WorkTime = Annotated[datetime, AfterValidator(_work_day)]
 LocalDate = date  # for models with a field named `date`, which hides the type in the class body
 
 
@@ -255,10 +267,10 @@ class CycleConfig(Strict):
     """Exactly one of monthly / quarterly / yearly (each anchored on its first start date)
     or block (a prepaid block from its start date that never resets)."""
 
-    monthly: date | None = None
-    quarterly: date | None = None
-    yearly: date | None = None
-    block: date | None = Field(
+    monthly: WorkDay | None = None
+    quarterly: WorkDay | None = None
+    yearly: WorkDay | None = None
+    block: WorkDay | None = Field(
         default=None, description="A prepaid block from this date: never resets; used up by work, topped up "
                                   "by adjustments.")
 
@@ -322,7 +334,7 @@ class PoolConfig(Strict):
 class AdjustmentConfig(Strict):
     """A top-up (positive) or correction (negative) shown to the client with its note."""
 
-    date: date
+    date: WorkDay
     hours: Hours
     note: str = Field(min_length=1)
     pool: str | None = None
@@ -582,8 +594,8 @@ class SampleEntry(Strict):
     vendor: str | None = Field(default=None, description="The vendor of the entry's account (for `vendor:`).")
     account: str = "test"
     vendor_id: str | None = Field(default=None, description="Default: test-<index>.")
-    work_date: date | None = Field(default=None, description="Default: the start's local date, else today.")
-    start: datetime | None = Field(
+    work_date: WorkDay | None = Field(default=None, description="Default: the start's local date, else today.")
+    start: WorkTime | None = Field(
         default=None, description="Local start, e.g. 2026-03-09 19:30, in the test's timezone.")
     duration: Duration = Field(default=3600, description="How long: 45m, 1h30m … (default 1h).")
     billable: bool = True

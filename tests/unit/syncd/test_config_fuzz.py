@@ -316,6 +316,13 @@ def test_documents_that_would_hang_or_cannot_be_read_are_refused_naming_file_and
      "syncd.yaml:2: accounts.h.timezone: unknown timezone '0m'"),
     ({"syncd.yaml": PLAIN["syncd.yaml"].replace("rules: [standard]", "rules: [standard, standrd]")},
      "syncd.yaml:3: defaults.rules[1]: no rule set named 'standrd' in rules/"),
+    ({"clients/acme.yaml": PLAIN["clients/acme.yaml"].replace("{monthly: 2026-01-15}", "{block: 0001-01-01}")},
+     "clients/acme.yaml:5: retainer.cycle.block: 0001-01-01 is outside 1970..2999"),
+    ({"clients/acme.yaml": PLAIN["clients/acme.yaml"] + "  adjustments: [{date: 9999-12-31, hours: 1, note: x}]\n"},
+     "clients/acme.yaml:7: retainer.adjustments[0].date: 9999-12-31 is outside 1970..2999"),
+    ({"rules/standard.yaml": PLAIN["rules/standard.yaml"]
+      + "tests:\n  - {entry: {start: 0001-01-01 00:00, work_type: Travel}, expect: dropped}\n"},
+     "rules/standard.yaml:4: tests[0].entry.start: 0001-01-01 is outside 1970..2999"),
     ({"clients/acme.yaml": PLAIN["clients/acme.yaml"] + "refresh: .inf\n"},
      "clients/acme.yaml:7: refresh: expected an interval"),
     ({"clients/acme.yaml": PLAIN["clients/acme.yaml"] + "refresh: 1e300\n"},
