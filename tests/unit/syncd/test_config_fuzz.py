@@ -4,6 +4,7 @@ refused reload keeps the running config; validate exits 0 or 78, never with a tr
 
 from __future__ import annotations
 
+import copy
 import functools
 import shutil
 import tempfile
@@ -100,7 +101,7 @@ def data_edit(draw: st.DrawFn, data: Any, edges_only: bool = False) -> Any:
     (``edges_only``: for one of the same type, most of them valid, at the edges)."""
     found = [p for p in paths(data) if not edges_only or type(parent_of(data, p)[p[-1]]) in EDGES]
     if not found:
-        return data if edges_only else draw(BAD_VALUES)
+        return data if edges_only else copy.deepcopy(draw(BAD_VALUES))
     path = draw(st.sampled_from(found))
     parent = parent_of(data, path)
     op = "edge" if edges_only else draw(st.sampled_from(["drop", "drop", "edge", "edge", "value", "wrap", "rename"]))
@@ -115,7 +116,7 @@ def data_edit(draw: st.DrawFn, data: Any, edges_only: bool = False) -> Any:
     elif op == "edge":
         parent[path[-1]] = draw(edge_for(parent[path[-1]]))
     else:
-        parent[path[-1]] = draw(BAD_VALUES)
+        parent[path[-1]] = copy.deepcopy(draw(BAD_VALUES))  # a fresh copy: the samples are shared
     return data
 
 
