@@ -67,7 +67,7 @@ def duration_seconds(raw: dict[str, Any], started_at: datetime) -> int:
 
 def updated_instant(raw: dict[str, Any]) -> datetime:
     """The vendor's last-modified time: ``_info.lastUpdated`` (``dateEntered`` if CW left it out)."""
-    if read(raw, "_info.lastUpdated", fields.optional(str)) is not None:
+    if read(raw, "_info.lastUpdated", lambda stamp: stamp) not in (None, ""):
         return read(raw, "_info.lastUpdated", fields.instant)
     if raw.get("dateEntered") in (None, ""):
         raise FieldError("_info.lastUpdated", "missing (and no dateEntered)")

@@ -306,6 +306,7 @@ def test_documents_that_would_hang_or_cannot_be_read_are_refused_naming_file_and
         load_config(root, environ={"TOKEN": "x"})
     found = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
     assert any(f.startswith(expected) for f in found), found
+    assert all(len(p.message) <= 300 for p in caught.value.problems)
 
 
 @pytest.mark.parametrize(("files", "expected"), [
@@ -324,6 +325,8 @@ def test_documents_that_would_hang_or_cannot_be_read_are_refused_naming_file_and
     ({"rules/standard.yaml": PLAIN["rules/standard.yaml"]
       + "tests:\n  - {entry: {start: 0001-01-01 00:00, work_type: Travel}, expect: dropped}\n"},
      "rules/standard.yaml:4: tests[0].entry.start: 0001-01-01 is outside 1970..2999"),
+    ({"clients/acme.yaml": PLAIN["clients/acme.yaml"] + "timezone: " + "x" * 10_000 + "\n"},
+     "clients/acme.yaml:7: timezone: unknown timezone 'xxx"),
     ({"clients/acme.yaml": PLAIN["clients/acme.yaml"] + "refresh: .inf\n"},
      "clients/acme.yaml:7: refresh: expected an interval"),
     ({"clients/acme.yaml": PLAIN["clients/acme.yaml"] + "refresh: 1e300\n"},
@@ -334,3 +337,4 @@ def test_a_value_the_daemon_could_not_run_is_a_located_problem(tmp_path: Path, f
         load_config(write(tmp_path, {**PLAIN, **files}), environ={"TOKEN": "x"})
     found = [str(p).replace(str(tmp_path) + "/", "") for p in caught.value.problems]
     assert any(f.startswith(expected) for f in found), found
+    assert all(len(p.message) <= 300 for p in caught.value.problems)
