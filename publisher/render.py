@@ -15,6 +15,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
+from publisher.inert import csv_text, plain_html, plain_tree
 from publisher.localize import utc_iso
 from publisher.page import history_newest_first, last_day, newest_first, page_context
 from syncd.models import Line, Statement, format_hours
@@ -38,6 +39,7 @@ CSV_HEADER = (
 _ENV = Environment(
     loader=PackageLoader("publisher"),
     autoescape=True,
+    finalize=plain_html,
     undefined=StrictUndefined,
     trim_blocks=True,
     lstrip_blocks=True,
@@ -49,8 +51,6 @@ _CSS = _ENV.loader.get_source(_ENV, "page.css")[0]  # type: ignore[union-attr]
 # the style hash lets web.py send the same policy as a header.
 CSP_STYLE_HASH = "'sha256-" + base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode() + "'"
 PAGE_CSP = f"default-src 'none'; style-src {CSP_STYLE_HASH}; base-uri 'none'; form-action 'none'"
-
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def balance_schema() -> dict[str, Any]:
@@ -79,10 +79,11 @@ def balance_document(statement: Statement) -> dict[str, Any]:
     ``cycle.end`` and ``history[].end`` are the last day of the cycle (inclusive); the
     model's ends are exclusive, and ``resets_on`` already says the day after. A prepaid
     block has neither (null). Totals count tracked pools only; flat-fee lines are ``covered``.
+    Every string in it is plain text (publisher/inert.py).
     """
     cycle = statement.cycle
     covered = _covered_pools(statement)
-    return {
+    return plain_tree({
         "schema": SCHEMA,
         "client": statement.client_name,
         "locale": statement.locale,
@@ -142,7 +143,7 @@ def balance_document(statement: Statement) -> dict[str, Any]:
         ],
         "forecast": statement.forecast.isoformat() if statement.forecast else None,
         "notices": list(statement.notices),
-    }
+    })
 
 
 def render_csv(statement: Statement) -> bytes:
@@ -156,14 +157,14 @@ def render_csv(statement: Statement) -> bytes:
         writer.writerow(
             (
                 line.date.isoformat(),
-                _csv_text(line.description),
+                csv_text(line.description),
                 format_hours(line.hours_logged),
                 _multiplier(line.multiplier),
                 format_hours(line.hours_charged),
-                _csv_text(labels.get(line.pool, line.pool)),
-                _csv_text("; ".join(line.labels)),
+                csv_text(labels.get(line.pool, line.pool)),
+                csv_text("; ".join(line.labels)),
                 "" if line.balance_after is None or line.pool in covered else format_hours(line.balance_after),
-                _csv_text(line.ticket_number or ""),
+                csv_text(line.ticket_number or ""),
                 "yes" if line.pending else "",
                 "yes" if line.pool in covered else "",
             )
@@ -207,11 +208,6 @@ def _covered_pools(statement: Statement) -> set[str]:
 def _multiplier(value: Decimal) -> str:
     # "2", "1.5": the factor as written, never exponent notation ("1E+1").
     return format(value.normalize(), "f")
-
-
-def _csv_text(value: str) -> str:
-    # A leading quote makes spreadsheets treat the cell as text, not a formula.
-    return "'" + value if value.startswith(_FORMULA_STARTS) else value
 
 
 def _utc(value: datetime | None) -> str | None:

@@ -36,9 +36,14 @@ class Sink(Protocol):
         ...
 
 
+def is_token(value: object) -> bool:
+    """Whether ``value`` has the form of a link token (says nothing of whether it is live)."""
+    return isinstance(value, str) and _TOKEN.fullmatch(value) is not None
+
+
 def check_token(token: str) -> str:
     """Return ``token`` if it is a well-formed link token, else raise ValueError."""
-    if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+    if not is_token(token):
         # The value stays out of the message: tokens are secrets and messages reach logs.
         raise ValueError("invalid link token")
     return token

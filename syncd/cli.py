@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
@@ -49,6 +50,11 @@ def _load(settings: Settings):  # type: ignore[no-untyped-def]
     except ConfigError as err:
         _print_problems(err)
         raise typer.Exit(EX_CONFIG) from err
+
+
+def _no_such_client(client: str, known: Iterable[str]) -> NoReturn:
+    typer.echo(f"error: no client named {client} (known: {', '.join(sorted(known))})", err=True)
+    raise typer.Exit(2)
 
 
 def _print_problems(err: ConfigError) -> None:
@@ -238,12 +244,22 @@ async def _import_once(settings: Settings, config, account: str, file: Path, dat
     return 0
 
 
-@app.command()
+links_app = typer.Typer(help="Each client's id, name and page URL; `rotate` or `revoke` a client's link.")
+app.add_typer(links_app, name="links")
+
+ClientArgument = Annotated[str, typer.Argument(help="The client's id (its file name in clients/).")]
+
+
+@links_app.callback(invoke_without_command=True)
 def links(
+    ctx: typer.Context,
     config: ConfigOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Each client's id, name and page URL."""
+    """Each client's id, name and page URL (none while its link is revoked)."""
+    if ctx.invoked_subcommand is not None:
+        ctx.obj = config  # `syncd links --config DIR rotate X` means that DIR too
+        return
     settings = _settings(config)
     loaded = _load(settings)
     from syncd.coordinator import utcnow
@@ -251,17 +267,66 @@ def links(
 
     store = Store.open(settings.database_url)
     base = settings.public_base_url(loaded.publish.base_url)
-    rows = [
-        {"client": key, "name": spec.name, "url": f"{base}/c/{store.token_for(key, now=utcnow())}/"}
-        for key, spec in sorted(loaded.clients.items())
-    ]
+    rows = []
+    for key, spec in sorted(loaded.clients.items()):
+        token = store.token_for(key, now=utcnow())
+        rows.append({"client": key, "name": spec.name, "url": f"{base}/c/{token}/" if token else None})
     store.close()
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
     width = max(len(r["client"]) for r in rows)
     for r in rows:
-        typer.echo(f"{r['client']:<{width}}  {r['url']}  {r['name']}")
+        typer.echo(f"{r['client']:<{width}}  {r['url'] or '(revoked)'}  {r['name']}")
+
+
+@links_app.command("rotate")
+def links_rotate(ctx: typer.Context, client: ClientArgument, config: ConfigOption = None) -> None:
+    """Give CLIENT a new page link and print it; the old link answers 404 at once, like an unknown one.
+
+    The page moves to the new link as it is (the daemon's next refresh updates it there).
+    Also brings back the page of a revoked client.
+    """
+    settings = _settings(config or ctx.obj)
+    loaded = _load(settings)
+    if client not in loaded.clients:
+        _no_such_client(client, loaded.clients)
+    from syncd.coordinator import utcnow
+    from syncd.daemon import open_sink
+    from syncd.links import rotate_link
+    from syncd.store import Store
+
+    store = Store.open(settings.database_url)
+    try:
+        token = rotate_link(store, open_sink(settings), client, now=utcnow())
+    finally:
+        store.close()
+    base = settings.public_base_url(loaded.publish.base_url)
+    typer.echo(f"{client}: {base}/c/{token}/ (the old link now answers 404)")
+
+
+@links_app.command("revoke")
+def links_revoke(ctx: typer.Context, client: ClientArgument, config: ConfigOption = None) -> None:
+    """Take CLIENT's page down: its link answers 404, like an unknown one.
+
+    Nothing is published for it until `syncd links rotate CLIENT` gives it a new link.
+    Also takes down the page of a client already removed from the config.
+    """
+    settings = _settings(config or ctx.obj)
+    loaded = _load(settings)
+    from syncd.coordinator import utcnow
+    from syncd.daemon import open_sink
+    from syncd.links import revoke_link
+    from syncd.store import Store
+
+    store = Store.open(settings.database_url)
+    try:
+        if client not in loaded.clients and client not in store.linked_clients():
+            _no_such_client(client, loaded.clients)
+        revoke_link(store, open_sink(settings), client, now=utcnow())
+    finally:
+        store.close()
+    typer.echo(f"{client}: link revoked, page taken down (`syncd links rotate {client}` gives it a new link)")
 
 
 @app.command("test-rules")
@@ -326,8 +391,7 @@ def _client_run(config: Path | None, client: str, cycle: str):  # type: ignore[n
     if failing:
         typer.echo("warning: rule tests fail: the daemon would keep its last good rules instead of these.", err=True)
     if client not in loaded.clients:
-        typer.echo(f"error: no client named {client} (known: {', '.join(sorted(loaded.clients))})", err=True)
-        raise typer.Exit(2)
+        _no_such_client(client, loaded.clients)
     from syncd.rules.preview import run_client
     from syncd.store import Store
 

@@ -83,10 +83,13 @@ class _Account:
 
 @dataclass(frozen=True)
 class Published:
-    """A client page that was rendered: where it lives and whether its bytes changed."""
+    """A client page that was rendered: where it lives and whether its bytes changed.
+
+    ``token`` is None for a client whose link is revoked: its page was built but not written.
+    """
 
     client_key: str
-    token: str
+    token: str | None
     changed: bool
     statement: Statement
 
@@ -379,14 +382,23 @@ class Coordinator:
         """Apply entries a vendor pushed (no request sent) and republish the clients they change.
 
         Deliveries come twice and out of order: an entry older than the copy we hold is
-        ignored, and one we already hold unchanged changes nothing.
+        ignored, and one we already hold unchanged changes nothing. A deletion (a tombstone
+        or a reconcile, which keeps the entry's updated-at) outranks a delivery of the same
+        version, so an old delivery replayed cannot bring a deleted entry back.
         """
         held = await asyncio.to_thread(self.store.updated_at_of, account, [e.vendor_id for e in pushed])
-        newer = [e for e in pushed if e.vendor_id not in held or e.updated_at >= held[e.vendor_id]]
-        if not newer:
+
+        def newer(entry: TimeEntry) -> bool:
+            if entry.vendor_id not in held:
+                return True
+            updated_at, deleted = held[entry.vendor_id]
+            return entry.updated_at > updated_at or (entry.updated_at == updated_at and not deleted)
+
+        newer_entries = [e for e in pushed if newer(e)]
+        if not newer_entries:
             return set()
         return await self._republish_applied(
-            await asyncio.to_thread(self.store.apply_entries, account, newer, now=self.clock()))
+            await asyncio.to_thread(self.store.apply_entries, account, newer_entries, now=self.clock()))
 
     async def confirm_deleted(self, account: str, vendor_ids: set[str]) -> set[str]:
         """Mark deleted the entries the vendor, asked one by one, no longer has; republish."""
@@ -491,11 +503,21 @@ class Coordinator:
         statement = await asyncio.to_thread(self.statement, client_key, now=now, next_update_by=next_update)
         files = render(statement)
         token = await asyncio.to_thread(self.store.token_for, client_key, now=now)
-        changed = await asyncio.to_thread(self.sink.write, token, files)
-        digest = hashlib.sha256(b"".join(files[k] for k in sorted(files))).hexdigest()
-        await asyncio.to_thread(self.store.record_publish, client_key, token, digest, now=now, stale=statement.stale)
-        through = [s.data_through for s in statement.sources if s.data_through]
-        events.published(client_key, changed, statement.stale, min(through).timestamp() if through else None)
+        changed = False
+        # A revoked client (`syncd links revoke`) gets no page until its link is rotated.
+        if token is not None:
+            changed = await asyncio.to_thread(self.sink.write, token, files)
+            if await asyncio.to_thread(self.store.client_for_token, token) is None:
+                # Rotated or revoked while this was written, perhaps after the CLI removed the
+                # old files: take down what was just written, so an old link never comes back.
+                await asyncio.to_thread(self.sink.remove, token)
+                token, changed = None, False
+        if token is not None:
+            digest = hashlib.sha256(b"".join(files[k] for k in sorted(files))).hexdigest()
+            await asyncio.to_thread(self.store.record_publish, client_key, token, digest, now=now,
+                                    stale=statement.stale)
+            through = [s.data_through for s in statement.sources if s.data_through]
+            events.published(client_key, changed, statement.stale, min(through).timestamp() if through else None)
         await self._alert_low_balance(self.config.clients[client_key], statement, now)
         return Published(client_key, token, changed, statement)
 

@@ -24,7 +24,7 @@ from syncd.shards import Shard, ShardKeeper
 from syncd.serving import AppServer
 from syncd.settings import Settings
 from syncd.store import Store
-from syncd.web import create_app
+from syncd.web import SECURITY_HEADERS, create_app
 
 log = structlog.get_logger("syncd")
 
@@ -172,7 +172,8 @@ async def run_daemon(
         if keeper is not None:
             await keeper.renew()  # know our shards before the first jobs fire
         runtime = Runtime(scheduler, coordinator or make_coordinator(config), make_coordinator, keeper)
-        async with AppServer(app, settings.http_host, settings.http_port) as server:
+        async with AppServer(app, settings.http_host, settings.http_port,
+                             error_headers=SECURITY_HEADERS) as server:
             scheduler.start()
             tasks = [asyncio.create_task(reloader.run(), name="config-reload"),
                      asyncio.create_task(runtime.keep_leases(), name="shard-leases")]

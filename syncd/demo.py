@@ -110,7 +110,7 @@ async def run_demo(
             echo(f"Pages in {settings.publish_dir}")
             for key, client in sorted(config.clients.items()):
                 token = await asyncio.to_thread(store.token_for, key, now=coord.clock())
-                echo(f"{client.name}: {coord.page_url(base_url, token)}")
+                echo(f"{client.name}: {coord.page_url(base_url, token) if token else 'link revoked'}")
 
         if once:
             try:

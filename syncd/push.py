@@ -11,6 +11,7 @@ import json
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -29,6 +30,10 @@ MAX_BODY = 256 * 1024
 # in one sync; short enough that the page follows within seconds.
 DEBOUNCE_SECONDS = 2.0
 SEEN_EVENTS = 10_000
+# A Toggl delivery carries, inside its signed body, when it was sent; one older (or newer)
+# than this is a replay of a captured delivery, not Toggl's, and is refused. The same event
+# inside the window is caught by its id. Five minutes allows for clock skew and transit.
+REPLAY_WINDOW = timedelta(minutes=5)
 # ConnectWise callback actions for time entries (djcw views.py; CW "PSA Callbacks").
 CW_ACTIONS = frozenset({"added", "updated", "deleted"})
 
@@ -151,11 +156,18 @@ class PushReceiver:
             return self._refuse("toggl", account, 422, "unknown_workspace")
         except PayloadError:
             return self._refuse("toggl", account, 400, "malformed")
+        if event.sent_at is None:
+            return self._refuse("toggl", account, 400, "malformed")
+        if abs(self.coordinator().clock() - event.sent_at) > REPLAY_WINDOW:
+            return self._refuse("toggl", account, 401, "stale_delivery")
         if event.kind == "ping":
             # Synchronous validation: echo the code (engineering.toggl.com, URL endpoint validation).
             events.push_received("toggl", "ping", account)
             return Answer(200, {"validation_code": event.validation_code} if event.validation_code else {})
         if event.event_id is not None and not self._seen.first_time(f"toggl:{account}:{event.event_id}"):
+            # Acknowledged, not refused: this is also how Toggl's own redelivery of an event
+            # whose first answer it missed looks, and a 4xx would count against the
+            # subscription. Either way nothing is applied and nothing synced.
             events.push_received("toggl", "duplicate", account)
             return Answer(200)
         if event.entry is not None:

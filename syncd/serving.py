@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from types import TracebackType
 
+import h11
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 STARTUP_TIMEOUT = 10.0
 
@@ -36,13 +38,39 @@ class _EmbeddedServer(uvicorn.Server):
         self.ready.set()
 
 
-class AppServer:
-    """``async with AppServer(app) as server:`` serves ``app`` at ``server.url`` until the block ends."""
+def h11_protocol(headers: Mapping[str, str]) -> type[H11Protocol]:
+    """uvicorn's h11 protocol, with ``headers`` also on the 400 it writes itself.
 
-    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0) -> None:
+    A request h11 cannot parse (a NUL in the target, an oversized or malformed head, bytes
+    past a lying Content-Length) never reaches the app, so no middleware can stamp it.
+    """
+    extra = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+    class HeaderedH11Protocol(H11Protocol):
+        def send_400_response(self, msg: str) -> None:
+            event = h11.Response(status_code=400, reason=b"Bad Request", headers=[
+                (b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"), *extra])
+            self.transport.write(self.conn.send(event))
+            self.transport.write(self.conn.send(h11.Data(data=msg.encode("ascii"))))
+            self.transport.write(self.conn.send(h11.EndOfMessage()))
+            self.transport.close()
+
+    return HeaderedH11Protocol
+
+
+class AppServer:
+    """``async with AppServer(app) as server:`` serves ``app`` at ``server.url`` until the block ends.
+
+    With ``error_headers``, the answers the HTTP layer gives on its own (400 for a request
+    it cannot parse) carry those headers too; the app's own answers are the app's business.
+    """
+
+    def __init__(self, app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *,
+                 error_headers: Mapping[str, str] | None = None) -> None:
         self.app = app
         self.host = host
         self.port = port
+        self.error_headers = dict(error_headers or {})
         self.url = ""
         self._server: _EmbeddedServer | None = None
         self._task: asyncio.Task[None] | None = None
@@ -68,6 +96,9 @@ class AppServer:
             # sys.exit(), which would escape the task and stop the caller's event loop.
             lifespan="off",
             timeout_graceful_shutdown=5,
+            # h11 always (never httptools, should it be installed): the one parser whose own
+            # error answers are known and carry error_headers.
+            http=h11_protocol(self.error_headers),
         )
         self._server = _EmbeddedServer(config)
         # We bound the socket ourselves, so the port is known before uvicorn starts.

@@ -369,15 +369,16 @@ class Store:
                 conn.execute(stmt, updates)
         return Applied(len(inserts) + len(updates), touched)
 
-    def updated_at_of(self, account: str, vendor_ids: Iterable[str]) -> dict[str, datetime]:
-        """The vendor updated-at we hold for each of these entries (ones we do not hold are absent)."""
+    def updated_at_of(self, account: str, vendor_ids: Iterable[str]) -> dict[str, tuple[datetime, bool]]:
+        """The vendor updated-at we hold for each of these entries, and whether we hold it as
+        deleted (ones we do not hold are absent)."""
         ids = list(vendor_ids)
-        found: dict[str, datetime] = {}
+        found: dict[str, tuple[datetime, bool]] = {}
         with self.engine.connect() as conn:
             for i in range(0, len(ids), _CHUNK):
-                rows = conn.execute(select(entries.c.vendor_id, entries.c.updated_at).where(
+                rows = conn.execute(select(entries.c.vendor_id, entries.c.updated_at, entries.c.deleted).where(
                     entries.c.account == account, entries.c.vendor_id.in_(ids[i : i + _CHUNK])))
-                found.update({r.vendor_id: r.updated_at for r in rows})
+                found.update({r.vendor_id: (r.updated_at, bool(r.deleted)) for r in rows})
         return found
 
     def mark_deleted(self, account: str, vendor_ids: Iterable[str], *, now: datetime) -> Applied:
@@ -548,17 +549,22 @@ class Store:
 
     # --- link tokens and publishes ---------------------------------------------------------
 
-    def token_for(self, client_key: str, *, now: datetime) -> str:
-        """The client's live page token, created on first use."""
+    def token_for(self, client_key: str, *, now: datetime) -> str | None:
+        """The client's live page token, created on first use; None once its link is revoked
+        (a revoked client stays unpublished until :meth:`rotate_token` gives it a new link)."""
         with self._tx() as conn:
-            token = conn.execute(
-                select(link_tokens.c.token).where(
-                    link_tokens.c.client_key == client_key, link_tokens.c.revoked_at.is_(None)
-                ).order_by(link_tokens.c.created_at.desc()).limit(1)
-            ).scalar()
-            if token is None:
-                token = new_token()
-                conn.execute(insert(link_tokens).values(token=token, client_key=client_key, created_at=now))
+            rows = conn.execute(
+                select(link_tokens.c.token, link_tokens.c.revoked_at)
+                .where(link_tokens.c.client_key == client_key)
+                .order_by(link_tokens.c.created_at.desc())
+            ).all()
+            live = [r.token for r in rows if r.revoked_at is None]
+            if live:
+                return str(live[0])
+            if rows:
+                return None
+            token = new_token()
+            conn.execute(insert(link_tokens).values(token=token, client_key=client_key, created_at=now))
             return token
 
     def client_for_token(self, token: str) -> str | None:
@@ -569,6 +575,42 @@ class Store:
                     link_tokens.c.token == token, link_tokens.c.revoked_at.is_(None)
                 )
             ).scalar()
+
+    def rotate_token(self, client_key: str, *, now: datetime) -> tuple[str, list[str]]:
+        """Give the client a new live token (also after a revoke); returns it and the tokens it replaced."""
+        with self._tx() as conn:
+            old = self._revoke_live(conn, client_key, now)
+            token = new_token()
+            conn.execute(insert(link_tokens).values(token=token, client_key=client_key, created_at=now))
+            return token, old
+
+    def revoke_tokens(self, client_key: str, *, now: datetime) -> list[str]:
+        """Revoke the client's live tokens (returned) and issue none: its page goes unpublished.
+
+        A client that never had a token gets one already revoked, so a later publish does
+        not quietly hand it a first link.
+        """
+        with self._tx() as conn:
+            old = self._revoke_live(conn, client_key, now)
+            has_any = conn.execute(select(func.count()).select_from(link_tokens).where(
+                link_tokens.c.client_key == client_key)).scalar_one()
+            if not has_any:
+                conn.execute(insert(link_tokens).values(token=new_token(), client_key=client_key,
+                                                        created_at=now, revoked_at=now))
+            return old
+
+    def linked_clients(self) -> set[str]:
+        """Every client key that has had a page token (live or revoked)."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(select(link_tokens.c.client_key).distinct()).scalars())
+
+    @staticmethod
+    def _revoke_live(conn: Connection, client_key: str, now: datetime) -> list[str]:
+        live = list(conn.execute(select(link_tokens.c.token).where(
+            link_tokens.c.client_key == client_key, link_tokens.c.revoked_at.is_(None))).scalars())
+        if live:
+            conn.execute(update(link_tokens).where(link_tokens.c.token.in_(live)).values(revoked_at=now))
+        return live
 
     # --- alerts -----------------------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import math
-import re
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
@@ -14,19 +14,19 @@ from typing import TYPE_CHECKING
 import anyio
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from publisher.render import PAGE_CSP
+from publisher.sinks import is_token
 
 if TYPE_CHECKING:
     from syncd.push import PushReceiver
 
 MAX_PUSH_BODY = 256 * 1024  # a Toggl event or a CW callback is a few KiB; Halo batches stay far below
 
-TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,128}$")
 FILES = {
     "index.html": "text/html; charset=utf-8",
     "balance.json": "application/json",
@@ -113,14 +113,35 @@ class MissLimiter:
             self._misses.popitem(last=False)
 
 
+def client_key(host: str) -> str:
+    """Whom a miss is counted against: an IPv4 address, or an IPv6 address's /64.
+
+    One IPv6 host is usually handed a whole /64; limiting single addresses would let it
+    guess from a fresh address per request.
+    """
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # an IPv4 client on a dual-stack socket
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class TooLarge(Exception):
     """A pushed body past MAX_PUSH_BODY."""
 
 
 async def read_limited(request: Request, limit: int = MAX_PUSH_BODY) -> bytes:
-    """The raw body, refused past ``limit`` bytes before more than that is read."""
+    """The raw body, refused past ``limit`` bytes before more than that is read.
+
+    A declared length over the limit is refused unread; a chunked body, or one whose
+    declared length lies, is counted as it streams in.
+    """
     declared = request.headers.get("content-length")
-    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+    if declared is not None and not (declared.isascii() and declared.isdigit() and int(declared) <= limit):
         raise TooLarge
     chunks, size = [], 0
     async for chunk in request.stream():
@@ -139,6 +160,10 @@ def push_routes(push: PushReceiver) -> list[Route]:
             body = await read_limited(request)
         except TooLarge:
             return PlainTextResponse("Body too large\n", status_code=413)
+        except ClientDisconnect:
+            # The sender hung up mid-body (or its Content-Length promised more than it sent):
+            # nothing to act on, and nobody left to hear the answer.
+            return PlainTextResponse("Incomplete body\n", status_code=400)
         vendor, account = request.path_params["vendor"], request.path_params["account"]
         key = request.path_params.get("key")
         if vendor == "toggl" and key is None:
@@ -181,7 +206,7 @@ def create_app(
     limiter = limiter or MissLimiter()
 
     def address(request: Request) -> str:
-        return request.client.host if request.client else "unknown"
+        return client_key(request.client.host if request.client else "unknown")
 
     def limited(request: Request) -> Response | None:
         wait = limiter.retry_after(address(request))
@@ -198,7 +223,7 @@ def create_app(
             return refusal
         token = request.path_params["token"]
         name = request.path_params.get("name") or "index.html"
-        if not TOKEN.match(token) or name not in FILES:
+        if not is_token(token) or name not in FILES:
             return missed(request)
         path = root / "c" / token / name
         try:
@@ -212,7 +237,7 @@ def create_app(
         if (refusal := limited(request)) is not None:
             return refusal
         token = request.path_params["token"]
-        if not TOKEN.match(token) or not (root / "c" / token / "index.html").is_file():
+        if not is_token(token) or not await anyio.Path(root / "c" / token / "index.html").is_file():
             return missed(request)
         return RedirectResponse(f"/c/{token}/", status_code=308)
 

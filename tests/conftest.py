@@ -1,7 +1,8 @@
-"""Shared fixtures: a store on SQLite and on the real PostgreSQL server."""
+"""Shared fixtures: a store on SQLite and on the real PostgreSQL server; raw bytes to a real server."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 from collections.abc import Iterator
@@ -82,3 +83,18 @@ def sqlite_store(tmp_path) -> Iterator[Store]:  # type: ignore[no-untyped-def]
     store = Store.open(f"sqlite:///{tmp_path / 'syncd.db'}")
     yield store
     store.close()
+
+
+async def raw_exchange(url: str, request: bytes, *, close_early: bool = False) -> bytes:
+    """Send raw bytes to a server at ``url`` (http://host:port) and read until it closes the
+    connection; with ``close_early``, hang up right after sending instead."""
+    host, port = url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(request)
+        await writer.drain()
+        if close_early:
+            return b""
+        return await asyncio.wait_for(reader.read(), timeout=10)
+    finally:
+        writer.close()

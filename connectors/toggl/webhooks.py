@@ -7,6 +7,7 @@ import hmac
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -17,6 +18,7 @@ from connectors.toggl.normalize import (
     Lookups,
     is_running,
     normalize_api_entry,
+    parse_instant,
     route,
     route_order,
 )
@@ -41,7 +43,8 @@ class WebhookEvent:
     and is ready for the store. It is None for a ping (answer ``validation_code`` back),
     for a timer still running (not counted until it stops), for other entities, and for
     an entry on a project the cached names do not hold yet (its client is unknown, so
-    only a sync can route it).
+    only a sync can route it). ``sent_at`` is when Toggl sent this delivery (the signed
+    ``timestamp``; ``created_at`` if it is missing), None when neither is readable.
     """
 
     kind: EventKind
@@ -53,6 +56,7 @@ class WebhookEvent:
     entry: TimeEntry | None = None
     running: bool = False
     unknown_project: bool = False
+    sent_at: datetime | None = None
 
     @property
     def wants_sync(self) -> bool:
@@ -117,10 +121,12 @@ def parse_event(
     if not isinstance(event, dict):
         raise PayloadError(f"{VENDOR} webhook: the body is not an event object")
     event_id = str(event["event_id"]) if event.get("event_id") is not None else None
+    sent_at = _sent_at(event)
     payload = event.get("payload")
     if payload == "ping":
         code = event.get("validation_code")
-        return WebhookEvent("ping", event_id=event_id, validation_code=code if isinstance(code, str) else None)
+        return WebhookEvent("ping", event_id=event_id, validation_code=code if isinstance(code, str) else None,
+                            sent_at=sent_at)
     metadata = event.get("metadata")
     if not isinstance(metadata, dict):
         raise PayloadError(f"{VENDOR} webhook event {event_id}: no metadata")
@@ -132,7 +138,7 @@ def parse_event(
             f"but account {account!r} reads workspace {workspace_id}")
     common: dict[str, Any] = {"action": action if isinstance(action, str) else None,
                               "entity": entity if isinstance(entity, str) else None,
-                              "event_id": event_id, "workspace_id": workspace}
+                              "event_id": event_id, "workspace_id": workspace, "sent_at": sent_at}
     if entity != "time_entry":
         return WebhookEvent("other", **common)
     if not isinstance(payload, dict) or payload.get("id") is None:
@@ -171,6 +177,17 @@ def _entry(payload: dict[str, Any], event: Mapping[str, Any], *, deleted: bool, 
     entry = normalize_api_entry(raw, account=account, client_key=client_key, tz=tz, lookups=lookups,
                                 conventions=conventions)
     return entry
+
+
+def _sent_at(event: Mapping[str, Any]) -> datetime | None:
+    # "timestamp: when the event was sent to the subscriber" (Webhooks API, events); it is
+    # inside the signed body, so a receiver can refuse an old delivery replayed as is.
+    for key in ("timestamp", "created_at"):
+        try:
+            return parse_instant(event.get(key))
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 def _as_v9(payload: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -51,6 +51,15 @@ class Sleeps:
     async def __call__(self, seconds: float) -> None:
         self.calls.append(seconds)
         self.clock.advance(seconds=seconds)
+
+
+def leaks(secrets: Iterable[str], places: Mapping[str, str | bytes]) -> list[str]:
+    """Each secret found in each place (a log, a file's bytes, an answer), as "'secret' in place"."""
+    found = []
+    for place, content in places.items():
+        data = content.encode() if isinstance(content, str) else content
+        found += [f"{secret!r} in {place}" for secret in secrets if secret.encode() in data]
+    return sorted(found)
 
 
 def demo_config(tmp_path: Path, sandbox: HarvestSandbox, url: str = SANDBOX_URL) -> Config:

@@ -31,6 +31,15 @@ async def syncd(*args: str, env: dict[str, str] | None = None, cwd: Path | None 
     return proc.returncode or 0, out.decode(), err.decode()
 
 
+def harvest_env(tmp_path: Path, server: AppServer, sandbox: HarvestSandbox) -> tuple[Path, dict[str, str]]:
+    """A copy of the suite's config and the environment pointing it, the store and the pages at ``tmp_path``."""
+    config = tmp_path / "config"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
+    return config, {"DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
+                    "DEMO_HARVEST_TOKEN": sandbox.token, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
+                    "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_LOG_FORMAT": "json"}
+
+
 async def test_validate_lists_three_distinct_mistakes_with_file_and_line_and_exits_78(tmp_path: Path) -> None:
     config = tmp_path / "config"
     shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
@@ -85,11 +94,7 @@ async def test_two_sync_passes_agree_and_upstream_changes_show_after_the_next(tm
     moved = sandbox.add_entry(client_id=5003, hours=2.0, notes="Rebuilt the print server", spent_date=today)
     gone = sandbox.add_entry(client_id=5003, hours=3.0, notes="Audited the door access list", spent_date=today)
     async with AppServer(sandbox.app) as server:
-        config = tmp_path / "config"
-        shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
-        env = {"DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
-               "DEMO_HARVEST_TOKEN": sandbox.token, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
-               "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_LOG_FORMAT": "json"}
+        config, env = harvest_env(tmp_path, server, sandbox)
 
         async def pass_() -> dict[str, dict]:  # type: ignore[type-arg]
             code, _, err = await syncd("sync", "--config", str(config), env=env)
@@ -174,13 +179,9 @@ async def test_run_serves_pages_and_health_then_stops_cleanly_on_sigterm(tmp_pat
     sandbox = HarvestSandbox()
     sandbox.seed(now=datetime.now(timezone.utc))
     async with AppServer(sandbox.app) as server:
-        config = tmp_path / "config"
-        shutil.copytree(ROOT / "tests" / "fixtures" / "config", config)
+        config, env = harvest_env(tmp_path, server, sandbox)
         port = free_port()
-        env = {**os.environ, "DEMO_HARVEST_URL": server.url, "DEMO_HARVEST_ACCOUNT": sandbox.account_id,
-               "DEMO_HARVEST_TOKEN": sandbox.token, "SYNCD_DATABASE_URL": f"sqlite:///{tmp_path}/s.db",
-               "SYNCD_PUBLISH_DIR": str(tmp_path / "public"), "SYNCD_HTTP_PORT": str(port),
-               "SYNCD_LOG_FORMAT": "json"}
+        env = {**os.environ, **env, "SYNCD_HTTP_PORT": str(port)}
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "syncd", "run", "--config", str(config), env=env,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -216,3 +217,43 @@ async def test_validate_runs_the_rule_files_own_tests(tmp_path: Path) -> None:
     code, _, err = await syncd("validate", "--config", str(config), env=env)
     assert code == 78
     assert re.search(r"standard\.yaml:\d+: tests\[0\]: rule test fails", err), err
+
+
+async def test_links_rotate_and_revoke_take_old_links_down_for_good(tmp_path: Path) -> None:
+    from syncd.web import create_app
+
+    sandbox = HarvestSandbox()
+    sandbox.seed(now=datetime.now(timezone.utc))
+    async with AppServer(sandbox.app) as server:
+        config, env = harvest_env(tmp_path, server, sandbox)
+
+        async def run(*args: str) -> str:
+            code, out, err = await syncd(*args, "--config", str(config), env=env)
+            assert code == 0, err
+            return out
+
+        async def links() -> dict[str, str | None]:
+            return {row["client"]: row["url"] for row in json.loads(await run("links", "--json"))}
+
+        await run("sync")
+        before = await links()
+        rotated = await run("links", "rotate", "acme-dental")
+        revoked = await run("links", "revoke", "birchwood-legal")
+        code, _, err = await syncd("links", "revoke", "no-such-client", "--config", str(config), env=env)
+        await run("sync")
+        after = await links()
+
+    assert code == 2 and "no client named no-such-client" in err
+    new_url = re.search(r"http://\S+/c/[A-Za-z0-9_-]+/", rotated).group(0)  # type: ignore[union-attr]
+    assert "link revoked" in revoked
+    assert after == {**before, "acme-dental": new_url, "birchwood-legal": None}
+    pages = {p.name for p in (tmp_path / "public" / "c").iterdir()}
+    token = {c: u.rsplit("/c/", 1)[1].strip("/") for c, u in {**before, "new": new_url}.items() if u}
+    assert pages == {token["new"], token["cobalt-logistics"], token["delta-veterinary"]}
+    app = create_app(tmp_path / "public")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://pages.test") as http:
+        answers = [await http.get(f"/c/{token[c]}/") for c in ("acme-dental", "birchwood-legal")]
+        unknown = await http.get("/c/" + "Q" * 32 + "/")
+        moved = await http.get(f"/c/{token['new']}/balance.json")
+    assert {(a.status_code, a.content) for a in [*answers, unknown]} == {(404, b"Not found\n")}
+    assert moved.status_code == 200 and moved.json()["client"] == "Acme Dental"

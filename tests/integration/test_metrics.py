@@ -23,6 +23,8 @@ from syncd.logs import configure_logging
 from syncd.settings import Settings
 from syncd.store import Store
 
+from .conftest import leaks
+
 URL = re.compile(r"^(?P<name>[^:]+): (?P<url>(?P<base>http://[^/\s]+)/c/(?P<token>[A-Za-z0-9_-]+)/)$")
 METRICS_TOKEN = "metrics-bearer-7d1c"
 
@@ -128,14 +130,21 @@ async def test_a_full_demo_run_logs_one_line_per_sync_and_no_secret_token_or_pag
     try:
         async with demo(tmp_path / "demo") as pages:
             tokens = {p["token"] for p in pages}
+            async with httpx.AsyncClient(timeout=10) as http:
+                metrics = (await http.get(f"{pages[0]['base']}/metrics",
+                                          headers={"authorization": f"Bearer {METRICS_TOKEN}"})).text
     finally:
         structlog.reset_defaults()
     log = capsys.readouterr().err
     lines = [line for line in log.splitlines() if line.startswith("{")]
     assert sum('"event": "sync"' in line for line in lines) >= len(demo_vendors(demo_config_dir()))
     assert any('"event": "published"' in line for line in lines)  # the debug lines were there to check
-    secrets = demo_secrets() | tokens | {METRICS_TOKEN}
-    assert len(secrets) >= 8
-    leaks = sorted(s for s in secrets if s in log)
-    assert leaks == [], leaks
+    credentials = demo_secrets() | {METRICS_TOKEN}
+    assert len(credentials) >= 8
+    # Everything the demo wrote: its database (which holds the link tokens, by design) and its pages.
+    written = {str(p): p.read_bytes() for p in (tmp_path / "demo").rglob("*") if p.is_file()}
+    pages_written = {p: data for p, data in written.items() if "/public/" in p}
+    assert len(pages_written) == 3 * len(tokens) and any(p.endswith("syncd.db") for p in written)
+    assert leaks(credentials, {"log": log, "metrics": metrics, **written}) == []
+    assert leaks(tokens, {"log": log, "metrics": metrics, **pages_written}) == []
     assert "/c/" not in log.replace("/c/[redacted]", "")

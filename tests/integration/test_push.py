@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -27,8 +28,10 @@ from syncd.config import load_config
 from syncd.coordinator import Coordinator
 from syncd.push import PushReceiver
 from syncd.store import Store
-from syncd.web import create_app
+from syncd.serving import AppServer
+from syncd.web import SECURITY_HEADERS, create_app
 
+from ..conftest import raw_exchange
 from .conftest import Clock, Sleeps
 
 LONDON = ZoneInfo("Europe/London")
@@ -249,6 +252,81 @@ async def test_the_same_toggl_event_twice_or_a_stale_one_late_changes_nothing_th
     created["event_id"] += 1  # a redelivery under a new id, carrying the older state
     await send_toggl(rig, created)
     assert rig.page("client-01") == halved
+
+
+@pytest.mark.parametrize(
+    ("sent", "status"),
+    [(timedelta(minutes=-6), 401), (timedelta(hours=-30), 401), (timedelta(minutes=6), 401), (None, 400)],
+    ids=["6-minutes-old", "a-day-old", "from-the-future", "no-timestamp"],
+)
+async def test_a_toggl_delivery_replayed_outside_its_window_is_refused_and_changes_nothing(
+    make_rig: RigFactory, sent: timedelta | None, status: int
+) -> None:
+    rig = toggl_rig(make_rig)
+    await rig.coordinator.sync_all(reconcile=True)
+    rig.gate.open.set()
+    toggl_entry(rig, 0, "Rebuilt the VPN")
+    event = rig.sandbox.events[-1]
+    # Correctly signed (the signature covers the timestamp): only its age gives the replay away.
+    for key in ("timestamp", "created_at"):
+        if sent is None:
+            del event[key]
+        else:
+            event[key] = (rig.clock.now + sent).isoformat().replace("+00:00", "Z")
+    before = (rig.page("client-00"), rig.store.count_entries(), rig.requests())
+    answer = await send_toggl(rig, event)
+    await rig.push.drain()
+    assert answer.status_code == status
+    assert (rig.page("client-00"), rig.store.count_entries(), rig.requests(), rig.gate.waits) == (*before, 0)
+
+
+async def test_a_replayed_toggl_delivery_cannot_bring_back_an_entry_a_reconcile_deleted(make_rig: RigFactory) -> None:
+    rig = toggl_rig(make_rig)
+    await rig.coordinator.sync_all(reconcile=True)
+    entry = toggl_entry(rig, 1, "Migrated the shared mailbox")
+    created = rig.sandbox.events[-1]
+    assert (await send_toggl(rig, created)).status_code == 200
+    rig.sandbox.delete_entry(entry["id"])  # its deletion's webhook never arrives
+    rig.clock.advance(minutes=1)
+    await rig.coordinator.sync_account("tracker", reconcile=True)
+    assert "Migrated the shared mailbox" not in rig.descriptions("client-01")
+    gone = rig.page("client-01")
+    created["event_id"] += 1  # past the id memory (another replica, a restart): the same state again
+    assert (await send_toggl(rig, created)).status_code == 200
+    assert rig.page("client-01") == gone
+
+
+async def test_toggl_deliveries_with_lying_lengths_or_chunked_past_the_limit_are_refused_over_a_real_socket(
+    make_rig: RigFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    rig = toggl_rig(make_rig)
+    await rig.coordinator.sync_all(reconcile=True)
+    rig.gate.open.set()
+    toggl_entry(rig, 0, "Rebuilt the VPN")
+    # Padded past h11's 16 KiB head limit, so the bytes past a short length fail at once.
+    body = json.dumps({**rig.sandbox.events[-1], "pad": "x" * 20_000}).encode()
+    signed = f"X-Webhook-Signature-256: {rig.sandbox.sign(body)}\r\n".encode()
+    head = b"POST /webhooks/toggl/tracker HTTP/1.1\r\nHost: receiver\r\n" + signed
+    chunk = b"x" * 65_536
+    before = (rig.page("client-00"), rig.store.count_entries(), rig.requests())
+    async with AppServer(rig.app, error_headers=SECURITY_HEADERS) as server:
+        # The length says less than is sent: what it covers fails the signature, the rest is
+        # no HTTP request at all.
+        short = await raw_exchange(server.url, head + b"Content-Length: 40\r\n\r\n" + body)
+        # No length at all, chunks past 256 KiB: refused when the count passes the limit.
+        chunked = await raw_exchange(server.url, head + b"Transfer-Encoding: chunked\r\n\r\n"
+                                     + b"".join(b"10000\r\n" + chunk + b"\r\n" for _ in range(5)) + b"0\r\n\r\n")
+        # The length promises more than is ever sent, then the sender hangs up.
+        await raw_exchange(server.url, head + b"Content-Length: 200000\r\n\r\n" + body, close_early=True)
+        async with httpx.AsyncClient(base_url=server.url) as http:  # the server is still serving
+            assert (await http.post("/webhooks/toggl/tracker", content=b"{}")).status_code == 401
+    await rig.push.drain()
+    assert short.startswith(b"HTTP/1.1 401 ") and b"HTTP/1.1 400 " in short
+    assert chunked.startswith(b"HTTP/1.1 413 ")
+    for answer in short.split(b"HTTP/1.1 ")[1:] + [chunked]:
+        assert b"\r\nx-content-type-options: nosniff\r\n" in answer.lower()
+    assert (rig.page("client-00"), rig.store.count_entries(), rig.requests(), rig.gate.waits) == (*before, 0)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR], caplog.text
 
 
 async def test_the_toggl_ping_is_answered_with_its_validation_code(make_rig: RigFactory) -> None:

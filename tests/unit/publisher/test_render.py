@@ -10,14 +10,16 @@ import io
 import json
 import re
 from dataclasses import replace
+from html.parser import HTMLParser
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal as D
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from publisher.inert import csv_text, plain
 from publisher.render import CSP_STYLE_HASH, CSV_HEADER, PAGE_CSP, balance_document, render
 from syncd.models import (
     Adjustment,
@@ -323,14 +325,85 @@ def test_csv_negative_balance_stays_a_number() -> None:
     assert rows[1][CSV_HEADER.index("balance_after")] == "-2.50"
 
 
-@given(st.text(max_size=40))
-def test_csv_and_json_carry_any_description_through_intact(description: str) -> None:
-    statement = make_statement(lines=(make_line(description=description),))
-    assert balance_document(statement)["lines"][0]["description"] == description
-    assert json.loads(render(statement)["balance.json"])["lines"][0]["description"] == description
-    cell = csv_rows(statement)[1][1]
-    guarded = description.startswith(("=", "+", "-", "@", "\t", "\r"))
-    assert cell == ("'" + description if guarded else description)
+class PageParts(HTMLParser):
+    """Every start tag with its attributes, and the text, of a page (entities decoded)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, tuple[str, ...]]] = []
+        self.attributes: list[tuple[str, str | None]] = []
+        self.text: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, tuple(name for name, _ in attrs)))
+        self.attributes += attrs
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+def page_parts(statement: Statement) -> PageParts:
+    parts = PageParts()
+    parts.feed(page(statement))
+    parts.close()
+    return parts
+
+
+def text_everywhere(text: str) -> Statement:
+    """A statement with ``text`` in every field a vendor or an admin can write."""
+    return make_statement(
+        client_name=text or "x",
+        pools=(make_pool(label=text), make_pool(name="scheduled", label=text + "2")),
+        lines=(make_line(description=text, labels=(text,), ticket_number=text),
+               make_line(pool="scheduled", description=text, sort_key=("b", "2"))),
+        adjustments=(Adjustment(date(2026, 11, 20), D("10"), text, "reactive"),),
+        notices=(text,), overage_policy=text,
+    )
+
+
+HOSTILE = st.one_of(
+    st.text(),
+    st.sampled_from(["<script>alert(1)</script>", "<img src=x onerror=alert(1)>", '"><svg onload=alert(1)>',
+                     "javascript:alert(1)", "</style><script>x</script>", "{{ 7*7 }}", "{client}",
+                     '=HYPERLINK("http://evil.example","Click")', "\u202e=1+1", "&lt;b&gt;", "<!--", "]]>"]),
+    st.lists(st.sampled_from(["<", ">", "&", '"', "'", "=", "+", "-", "@", "\t", "\r", "\n", "\x00", "\x1b",
+                              "\u202e", "\u2066", "\u200f", "on", "script", "javascript:", " ", "a"]),
+             max_size=12).map("".join),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(HOSTILE)
+def test_any_text_is_published_inert_in_html_json_and_csv(text: str) -> None:
+    statement = text_everywhere(text)
+    files = render(statement)
+    shown = plain(text)
+    # HTML: the markup is the same as for harmless text (nothing the text holds became a tag
+    # or an attribute), no handler or javascript: URL exists, and the text reads as written.
+    parts = page_parts(statement)
+    assert parts.tags == page_parts(text_everywhere("harmless" if text else "")).tags
+    assert not any(name.startswith("on") for _, names in parts.tags for name in names)
+    assert not any((value or "").strip().lower().startswith("javascript:") for _, value in parts.attributes)
+    if shown.strip():
+        assert shown in "".join(parts.text)
+    # JSON: the same text as data, exactly.
+    document = json.loads(files["balance.json"])
+    assert document["lines"][0]["description"] == shown
+    assert document["lines"][0]["labels"] == [shown]
+    assert document["adjustments"][0]["note"] == shown and document["overage_policy"] == shown
+    assert balance_document(statement) == document
+    # CSV: text cells quoted against formulas, hours still plain numbers.
+    for row in csv_rows(statement)[1:]:
+        cells = dict(zip(CSV_HEADER, row, strict=True))
+        for column in ("description", "pool", "labels", "ticket_number"):
+            assert not cells[column].lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r", "\n"))
+        for column in ("hours_logged", "hours_charged", "balance_after"):
+            assert re.fullmatch(r"-?\d+\.\d{2}", cells[column]), cells
+    assert csv_rows(statement)[2][CSV_HEADER.index("description")] == csv_text(text)
+    # No file holds a bidi control or a non-whitespace control character.
+    for name, data in files.items():
+        decoded = data.decode("utf-8-sig")
+        assert plain(decoded) == decoded, name
 
 
 # --- index.html --------------------------------------------------------------------------

@@ -11,6 +11,8 @@ import pytest
 from connectors.harvest.sandbox import HarvestSandbox
 from syncd.serving import AppServer
 
+from ...conftest import raw_exchange
+
 HEADERS = {
     "Authorization": "Bearer sandbox-token",
     "Harvest-Account-Id": "100200",
@@ -50,3 +52,25 @@ async def test_serves_the_harvest_sandbox_over_loopback() -> None:
 async def test_two_servers_get_distinct_free_ports() -> None:
     async with AppServer(HarvestSandbox().app) as first, AppServer(HarvestSandbox().app) as second:
         assert first.port != second.port
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /c/\x00/ HTTP/1.1\r\nHost: a\r\n\r\n",
+        b"NOT AN HTTP REQUEST\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+        b"GET / HTTP/1.1\r\nHost: a\r\nX-Padding: " + b"y" * 40_000,  # a head past h11's limit, never ended
+    ],
+    ids=["nul-in-target", "garbage", "negative-length", "two-lengths", "endless-head"],
+)
+async def test_requests_the_http_layer_refuses_itself_get_the_error_headers_too(request_bytes: bytes) -> None:
+    async def never(scope: object, receive: object, send: object) -> None:
+        raise AssertionError("a request the HTTP layer refuses must not reach the app")
+
+    async with AppServer(never, error_headers={"x-robots-tag": "noindex", "cache-control": "no-store"}) as server:
+        answer = await raw_exchange(server.url, request_bytes)
+    head = answer.split(b"\r\n\r\n", 1)[0].lower()
+    assert head.startswith(b"http/1.1 400 ")
+    assert b"\r\nx-robots-tag: noindex" in head and b"\r\ncache-control: no-store" in head

@@ -106,6 +106,38 @@ def test_tokens_are_stable_per_client_long_and_url_safe(any_store: Store) -> Non
     assert any_store.client_for_token("unknown-token-value") is None
 
 
+def test_rotating_a_token_revokes_the_old_one_and_issues_a_new_one(any_store: Store) -> None:
+    old = any_store.token_for("acme", now=NOW)
+    new, replaced = any_store.rotate_token("acme", now=NOW + timedelta(minutes=1))
+    assert replaced == [old] and new != old
+    assert any_store.client_for_token(old) is None and any_store.client_for_token(new) == "acme"
+    assert any_store.token_for("acme", now=NOW + timedelta(minutes=2)) == new
+    assert any_store.token_for("birch", now=NOW) not in (old, new)
+
+
+def test_a_revoked_client_gets_no_token_until_it_is_rotated(any_store: Store) -> None:
+    old = any_store.token_for("acme", now=NOW)
+    assert any_store.revoke_tokens("acme", now=NOW) == [old]
+    assert any_store.client_for_token(old) is None
+    assert any_store.token_for("acme", now=NOW + timedelta(hours=1)) is None  # no quiet new link
+    assert any_store.revoke_tokens("acme", now=NOW) == []
+    new, replaced = any_store.rotate_token("acme", now=NOW + timedelta(hours=2))
+    assert replaced == [] and any_store.token_for("acme", now=NOW + timedelta(hours=3)) == new
+
+
+def test_revoking_a_client_that_never_had_a_link_keeps_it_from_getting_one(any_store: Store) -> None:
+    assert any_store.revoke_tokens("birch", now=NOW) == []
+    assert any_store.token_for("birch", now=NOW) is None
+    assert any_store.linked_clients() == {"birch"}
+
+
+def test_updated_at_of_says_which_held_entries_are_deleted(any_store: Store) -> None:
+    any_store.apply_entries("h", [entry("1"), entry("2")], now=NOW)
+    any_store.mark_deleted("h", ["2"], now=NOW)
+    held = any_store.updated_at_of("h", ["1", "2", "3"])
+    assert held == {"1": (NOW - timedelta(hours=1), False), "2": (NOW - timedelta(hours=1), True)}
+
+
 def test_worker_names_are_collected_per_account(any_store: Store) -> None:
     any_store.apply_entries("h", [entry("1"), entry("2", worker_name="Sven Lindqvist")], now=NOW)
     assert any_store.worker_names(["h"]) == {"Priya Raman", "Sven Lindqvist"}
