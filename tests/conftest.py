@@ -17,7 +17,7 @@ from syncd.store import Store
 # Property and fuzz tests: a quick default that keeps the suite's fuzzing near a minute, a
 # derandomized one for CI (the same examples every run), and HYPOTHESIS_PROFILE=long for
 # a deep search. Expensive properties take a share of the profile's max_examples.
-settings.register_profile("default", max_examples=60, deadline=None)
+settings.register_profile("default", max_examples=100, deadline=None)
 settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True, database=None,
                           print_blob=True)
 settings.register_profile("long", max_examples=2000, deadline=None)
