@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import babel
+import httpx
 import yaml
 from pydantic import (
     AfterValidator,
@@ -956,6 +957,27 @@ def _unknown_targets(names: list[str], targets: set[str] | None, file: str, line
             for i, name in enumerate(names) if name not in targets]
 
 
+def _unsendable(settings: Any) -> list[tuple[str | None, str]]:
+    """(field, message) for each account setting an HTTP request cannot carry: credentials and
+    header values are plain ASCII, and a value that is not would stop the connector being built."""
+    from connectors.registry import connector_class
+
+    found = []
+    for field, value in settings:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else None
+        if text is not None and not (text.isascii() and text.isprintable()):
+            found.append((field, "holds characters a credential cannot have (letters, digits and ASCII "
+                                 "punctuation only)"))
+    if found:
+        return found
+    try:
+        httpx.Headers(connector_class(settings.vendor).http_options(settings).get("headers") or {})
+    except (UnicodeEncodeError, ValueError):
+        return [(None, "a value sent in the vendor's request headers (such as user_agent) holds characters "
+                       "other than ASCII")]
+    return []
+
+
 def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -> Config:
     """Load and cross-check a config directory; raise ConfigError listing every problem."""
     from connectors.registry import connector_class, vendors
@@ -1005,6 +1027,10 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
             accounts[name] = connector_class(vendor).settings_model.model_validate(raw)
         except ValidationError as err:
             problems.extend(problems_from(err, str(main), main_lines, at))
+            continue
+        for field, message in _unsendable(accounts[name]):
+            where = (*at, field) if field else at
+            problems.append(ConfigProblem(str(main), main_lines.line(where), _location(where), message))
 
     rule_sets: dict[str, RuleSetFile] = {}
     rule_lines: dict[str, tuple[str, LineMap]] = {}

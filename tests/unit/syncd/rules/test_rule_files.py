@@ -24,12 +24,10 @@ from syncd.rules.testing import (
     run_rule_tests,
 )
 
+from ..test_config import ENV  # every variable the shipped configs refer to
+
 ROOT = Path(__file__).resolve().parents[4]
 RULE_FILES = sorted((ROOT / "config").glob("*/rules/*.yaml"))
-ENV = {"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t", "CW_PUBLIC_KEY": "p", "CW_PRIVATE_KEY": "k",
-       "CW_CLIENT_ID": "c", "AUTOTASK_USERNAME": "u", "AUTOTASK_SECRET": "s", "AUTOTASK_INTEGRATION_CODE": "i",
-       "HALO_CLIENT_ID": "h", "HALO_CLIENT_SECRET": "x", "DEMO_HARVEST_URL": "http://x", "DEMO_HARVEST_ACCOUNT": "1",
-       "DEMO_HARVEST_TOKEN": "t"}
 
 
 # --- the shipped rule files ---------------------------------------------------------------------
