@@ -10,6 +10,8 @@ import shutil
 import tempfile
 import weakref
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -147,16 +149,33 @@ def text_edit(text: str, edit: str, at: int) -> bytes:
     return "".join(lines).encode()
 
 
+@dataclass(frozen=True)
+class Edited:
+    """A good config directory (``base``) with one file's bytes replaced; shown when a property fails."""
+
+    base: str
+    name: str
+    data: bytes
+    misnamed_copy: bool = False
+
+    @contextmanager
+    def directory(self) -> Iterator[Path]:
+        """The edited directory, written to a temporary folder removed afterwards."""
+        with tempfile.TemporaryDirectory(prefix="syncd-fuzz-config-") as folder:
+            root = Path(folder)
+            shutil.copytree(BASES[self.base], root, dirs_exist_ok=True)
+            (root / self.name).write_bytes(self.data)
+            if self.misnamed_copy:  # and a file named as no client can be
+                (root / self.name).with_name("Not A Key.yaml").write_bytes(self.data)
+            yield root
+
+
 @st.composite
-def config_dirs(draw: st.DrawFn, edges_only: bool = False) -> tuple[Path, str]:
-    """A copy of a good config directory with one file edited, as data or as text (or both),
-    and the edited file's new text (shown when a property fails)."""
+def config_dirs(draw: st.DrawFn, edges_only: bool = False) -> Edited:
+    """A good config directory with one file edited, as data or as text (or both)."""
     base = draw(st.sampled_from(sorted(BASES)))
     name = draw(st.sampled_from(FILES[base]))
-    root = Path(tempfile.mkdtemp(prefix="syncd-fuzz-config-"))
-    shutil.copytree(BASES[base], root, dirs_exist_ok=True)
-    path = root / name
-    text = path.read_text(encoding="utf-8")
+    text = (BASES[base] / name).read_text(encoding="utf-8")
     how = "data" if edges_only else draw(st.sampled_from(["data", "data", "data", "text", "both"]))
     if how in ("data", "both"):
         data = yaml.safe_load(text)
@@ -166,10 +185,7 @@ def config_dirs(draw: st.DrawFn, edges_only: bool = False) -> tuple[Path, str]:
     out = text.encode()
     if how in ("text", "both"):
         out = text_edit(text, draw(TEXT_EDITS), draw(st.integers(0, 10_000)))
-    path.write_bytes(out)
-    if not edges_only and draw(st.sampled_from([False] * 7 + [True])):  # and a file named as no client can be
-        shutil.copy(path, path.with_name("Not A Key.yaml"))
-    return root, f"{base}/{name}:\n{out[:3000]!r}"
+    return Edited(base, name, out, not edges_only and draw(st.sampled_from([False] * 7 + [True])))
 
 
 def assert_located(err: ConfigError) -> None:
@@ -223,10 +239,9 @@ GOOD = load_config(BASES["fixture"], environ=ENV)
 LOAD = with_rule_tests(functools.partial(load_config, environ=ENV))
 
 
-async def reload_check(mutated: tuple[Path, str]) -> None:
+async def reload_check(edited: Edited) -> None:
     """Through the daemon's reload: applied and then run, or refused naming file and line with
     the running config kept."""
-    root = mutated[0]
     applied: list[Config] = []
     refused: list[ConfigError] = []
 
@@ -240,7 +255,7 @@ async def reload_check(mutated: tuple[Path, str]) -> None:
     async def apply(config: Config) -> None:
         applied.append(config)
 
-    try:
+    with edited.directory() as root:
         reloader = Reloader(root, load, apply)
         if await reloader.reload():
             event("loaded")
@@ -250,34 +265,27 @@ async def reload_check(mutated: tuple[Path, str]) -> None:
             event("refused")
             assert not applied and reloader.rejected  # the running config stays
             assert_located(refused[0])
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 # Loading a config directory reads several YAML files (PyYAML's pure-Python loader keeps line
 # numbers): these properties take a share of the profile's examples.
 @settings(max_examples=max(10, settings.default.max_examples // 2), suppress_health_check=[HealthCheck.too_slow])
 @given(config_dirs())
-async def test_a_mutated_config_loads_and_runs_or_a_reload_refuses_it_naming_file_and_line(
-        mutated: tuple[Path, str]) -> None:
-    await reload_check(mutated)
+async def test_a_mutated_config_loads_and_runs_or_a_reload_refuses_it_naming_file_and_line(edited: Edited) -> None:
+    await reload_check(edited)
 
 
 @settings(max_examples=max(10, settings.default.max_examples // 3), suppress_health_check=[HealthCheck.too_slow])
 @given(config_dirs(edges_only=True))
-async def test_values_at_their_edges_load_and_run_or_are_refused_naming_file_and_line(
-        mutated: tuple[Path, str]) -> None:
-    await reload_check(mutated)
+async def test_values_at_their_edges_load_and_run_or_are_refused_naming_file_and_line(edited: Edited) -> None:
+    await reload_check(edited)
 
 
 @settings(max_examples=max(10, settings.default.max_examples // 4), suppress_health_check=[HealthCheck.too_slow])
 @given(config_dirs())
-def test_validate_exits_0_or_78_listing_each_problem_with_file_and_line(mutated: tuple[Path, str]) -> None:
-    root = mutated[0]
-    try:
+def test_validate_exits_0_or_78_listing_each_problem_with_file_and_line(edited: Edited) -> None:
+    with edited.directory() as root:
         result = CliRunner().invoke(app, ["validate", "--config", str(root)], env={**ENV, "SYNCD_LOG_LEVEL": "error"})
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     assert result.exit_code in (0, EX_CONFIG), (result.exit_code, result.output, result.exception)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     if result.exit_code == EX_CONFIG:
