@@ -20,7 +20,7 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 # (a "## " heading, what was measured, the figures, and the goal beside them). ``bench/run``
 # runs BENCHMARKS; LONG_RUNS are run only when named with --only, and their last section is
 # kept in RESULTS.md meanwhile.
-BENCHMARKS: tuple[str, ...] = ("quota",)
+BENCHMARKS: tuple[str, ...] = ("quota", "freshness", "republish")
 LONG_RUNS: tuple[str, ...] = ()
 
 _SECTION = re.compile(r"<!-- bench:(?P<name>[a-z_]+) -->\n(?P<body>.*?)<!-- /bench:(?P=name) -->\n", re.S)

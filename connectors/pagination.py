@@ -56,8 +56,10 @@ async def walk_pages(
 
     ``items_key`` names the list in a JSON object body; None means the body is the list.
 
-    A page whose items are not a list, a next link that repeats one already followed (a
-    paging loop) and a runaway number of pages are PayloadErrors, so a sync never spins.
+    A page whose items are not a list, an empty page that still links to a next one (the
+    vendor lost that page's entries: taking it for the end, or skipping it, would lose them),
+    a next link that repeats one already followed (a paging loop) and a runaway number of
+    pages are PayloadErrors, so a sync never spins and never passes a gap for complete.
     """
     followed: set[str] = set()
     next_url: str | None = url
@@ -71,9 +73,11 @@ async def walk_pages(
         if not isinstance(items, list):
             where = "as the response" if items_key is None else f"under {items_key!r} in the response"
             raise PayloadError(f"{http.vendor}: expected a list {where}")
+        next_url = paginator.next_url(body, response)
+        if not items and next_url is not None:
+            raise PayloadError(f"{http.vendor}: an empty page that says more follow")
         yield items
         followed.add(str(response.request.url))
-        next_url = paginator.next_url(body, response)
         if next_url is None:
             return
         if str(response.request.url.join(next_url)) in followed:

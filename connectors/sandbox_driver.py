@@ -8,6 +8,8 @@ from typing import Any, Protocol
 
 from starlette.types import ASGIApp
 
+from connectors.sandbox_faults import FaultKit
+
 Clock = Callable[[], datetime]
 
 
@@ -24,6 +26,10 @@ class SandboxDriver(Protocol):
     idle_poll_requests: int  # requests an incremental poll with nothing changed costs (1 for most)
     max_lookup_requests: int  # bound on extra (batched lookup) requests a poll may add, any N
     workers: list[str]  # technicians' display names as the vendor holds them
+    # The sandbox's fault kit (connectors/sandbox_faults.py), for the whole fault vocabulary and
+    # the transport that reaches the sandbox in process; None for a source not read over HTTP.
+    faults: FaultKit | None
+    auth_renews: bool  # the vendor issues short-lived tokens the connector renews itself (OAuth2)
 
     def requests(self) -> int:
         """Every request the sandbox has answered, errors included."""
@@ -52,7 +58,12 @@ class SandboxDriver(Protocol):
         """The next ``n`` requests get the vendor's rate-limit answer (with the hint, if the vendor sends one)."""
 
     def fail_next(self, n: int, kind: str) -> None:
-        """The next ``n`` time-entry listing requests fail: ``kind`` is "5xx" or "malformed" (a body that is not JSON)."""
+        """The next ``n`` time-entry listing requests fail: ``kind`` is "5xx", "malformed" (a body that
+        is not JSON) or another of the kit's kinds (sandbox_faults.KINDS)."""
 
     def answer_empty(self, on: bool = True) -> None:
         """While on, time-entry listings answer an empty result by mistake."""
+
+    def expire_auth(self) -> None:
+        """Our credentials expire now, as they do mid-sync: a token the connector renews itself
+        (``auth_renews``), or a static key refused until ``fail_auth(False)`` stands for its renewal."""

@@ -31,7 +31,7 @@ log = structlog.get_logger("syncd")
 
 Clock = Callable[[], datetime]
 ConnectorFactory = Callable[..., Connector]
-_Work = Callable[[str, Connector, datetime, Applied], Awaitable[int]]
+_Work = Callable[[str, Connector, datetime, Applied, "_Read"], Awaitable[None]]
 
 # A reconcile that would delete more than this share of what we hold in the window, or a
 # listing that comes back empty while we hold entries, is refused: vendors do answer
@@ -67,6 +67,14 @@ class SyncOutcome:
     skipped: bool = False
     error: ConnectorError | None = None
     deferred: bool = False  # skipped because the account's hourly budget would not stretch to it
+
+
+@dataclass
+class _Read:
+    """How many entries one step (poll or reconcile) has read so far: kept when it fails half-way,
+    so its run says what was read and committed before the failure."""
+
+    entries: int = 0
 
 
 @dataclass
@@ -268,14 +276,14 @@ class Coordinator:
         connector = self._accounts[account].connector
         started = self.clock()
         before, throttled = connector.http.requests, connector.http.throttles
-        applied = Applied()
-        fetched, error = 0, None
+        applied, read = Applied(), _Read()
+        error = None
         try:
-            fetched = await work(account, connector, started, applied)
+            await work(account, connector, started, applied, read)
         except ConnectorError as err:
             error = err
         run = SyncRun(account, kind, started, self.clock(), "ok" if error is None else error.kind,
-                      connector.http.requests - before, fetched, applied.changed,
+                      connector.http.requests - before, read.entries, applied.changed,
                       None if error is None else str(error))
         self._accounts[account].budget.spent(started, run.requests, kind)
         await asyncio.to_thread(self.store.record_run, run)
@@ -284,26 +292,27 @@ class Coordinator:
                              throttles=connector.http.throttles - throttled)
         return applied, error
 
-    async def _poll(self, account: str, connector: Connector, started: datetime, applied: Applied) -> int:
+    async def _poll(self, account: str, connector: Connector, started: datetime, applied: Applied,
+                    read: _Read) -> None:
         """Read what changed since the cursor (minus the lookback) and upsert it page by page."""
         cursor = await asyncio.to_thread(self.store.cursor, account)
         since = cursor - timedelta(seconds=connector.settings.lookback) if cursor else None
         newest: datetime | None = None
-        fetched = 0
         async for page in connector.changes(since, self._backfill_from(account, started)):
-            fetched += len(page)
+            read.entries += len(page)
             applied |= await asyncio.to_thread(self.apply_page, account, page, started)
             if page:
                 top = max(e.updated_at for e in page)
                 newest = top if newest is None or top > newest else newest
             if self.progress:
-                self.progress(account, fetched)
-        # The cursor moves only now that every page is committed, and never past the
-        # sync's start: an entry edited while we paged is re-read next time.
-        position = started if since is None else (min(newest, started) if newest else None)
-        if position is not None:
-            await asyncio.to_thread(self.store.advance_cursor, account, position, now=started)
-        return fetched
+                self.progress(account, read.entries)
+        # The cursor moves only now that every page is committed, to the newest last-update
+        # the vendor stamped on what we read (after a backfill too: a vendor whose clock runs
+        # behind ours stamps later work before our start, so our own clock would skip it), and
+        # never past the sync's start: an entry edited while we paged is re-read next time.
+        # A backfill that read nothing leaves no cursor, and the next poll backfills again.
+        if newest is not None:
+            await asyncio.to_thread(self.store.advance_cursor, account, min(newest, started), now=started)
 
     def apply_page(self, account: str, page: list[TimeEntry], now: datetime) -> Applied:
         """Store one page (blocking). A page that replaces a period of its source is stored in
@@ -345,20 +354,22 @@ class Coordinator:
         every = self._accounts[account].connector.settings.reconcile_every
         return last is None or (now - last).total_seconds() >= every
 
-    async def _reconcile(self, account: str, connector: Connector, now: datetime, applied: Applied) -> int:
+    async def _reconcile(self, account: str, connector: Connector, now: datetime, applied: Applied,
+                         read: _Read) -> None:
         """Re-list the open window; entries we hold that the vendor no longer lists are deleted."""
         windows = [
             reconcile_window(c.retainer.cycle, c.timezone, now.astimezone(ZoneInfo(c.timezone)).date())
             for c, _ in self.config.clients_of(account)
         ]
         if not windows:
-            return 0
+            return
         # A day of slack either side: vendor work dates and client-local dates can differ by one.
         start = min(w[0] for w in windows) - timedelta(days=1)
         end = max(w[1] for w in windows) + timedelta(days=1)
         listed: set[str] = set()
         async for page in connector.window(start, end):
             listed.update(e.vendor_id for e in page)
+            read.entries = len(listed)
             applied |= await asyncio.to_thread(self.store.apply_entries, account, page, now=now)
         held = await asyncio.to_thread(self.store.live_ids, account, start, end)
         missing = held - listed
@@ -370,7 +381,6 @@ class Coordinator:
         elif missing:
             applied |= await asyncio.to_thread(self.store.mark_deleted, account, missing, now=now)
         await asyncio.to_thread(self.store.mark_reconciled, account, now=now)
-        return len(listed)
 
     # --- pushed changes -----------------------------------------------------------------
 

@@ -82,6 +82,7 @@ entries = Table(
     UniqueConstraint("account", "vendor_id", name="uq_entries_account_vendor_id"),
     Index("ix_entries_client_date", "client_key", "work_date"),
     Index("ix_entries_account_date", "account", "work_date"),
+    Index("ix_entries_account_worker", "account", "worker_name"),
 )
 
 cursors = Table(
@@ -446,14 +447,23 @@ class Store:
             return [TimeEntry.from_dict(r.data) for r in rows]
 
     def worker_names(self, accounts: Iterable[str]) -> set[str]:
-        """Every technician name seen on these accounts (for the scrubber and the leak guard)."""
+        """Every technician name seen on these accounts (for the scrubber and the leak guard).
+
+        Every page build asks, so the cost must not grow with the account's history: the
+        names are walked on the (account, worker_name) index, one seek per distinct name,
+        rather than by reading every entry the account ever had.
+        """
+        names: set[str] = set()
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(entries.c.worker_name)
-                .where(entries.c.account.in_(list(accounts)), entries.c.worker_name.is_not(None))
-                .distinct()
-            )
-            return {r.worker_name for r in rows}
+            for account in dict.fromkeys(accounts):
+                mine = entries.c.account == account
+                walk = select(func.min(entries.c.worker_name).label("name")).where(
+                    mine, entries.c.worker_name.is_not(None)).cte("walk", recursive=True)
+                following = select(func.min(entries.c.worker_name)).where(
+                    mine, entries.c.worker_name > walk.c.name).scalar_subquery()
+                walk = walk.union_all(select(following).where(walk.c.name.is_not(None)))
+                names.update(r.name for r in conn.execute(select(walk.c.name).where(walk.c.name.is_not(None))))
+        return names
 
     def count_entries(self, account: str | None = None) -> int:
         """How many live entries the store holds (for one account, or all)."""

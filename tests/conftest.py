@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from hypothesis import settings
 
 from syncd.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
 
 # Property and fuzz tests: a quick default that keeps the suite's fuzzing near a minute, a
 # derandomized one for CI (the same examples every run), and HYPOTHESIS_PROFILE=long for
@@ -24,6 +28,13 @@ settings.register_profile("long", max_examples=2000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
 
 PG_URL = os.environ.get("SYNCD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+# A placeholder for every variable deploy/syncd.env.example lists: what config/example refers
+# to (tests/deploy checks the file lists them all), plus the demo config's Harvest variables.
+# Digits, since some keys (Harvest's account id) accept nothing else.
+EXAMPLE_ENV = {name: str(10_000 + i) for i, name in
+               enumerate(re.findall(r"(?m)^#? ?(\w+)=", (ROOT / "deploy" / "syncd.env.example").read_text()))}
+EXAMPLE_ENV |= {"DEMO_HARVEST_URL": "http://x", "DEMO_HARVEST_ACCOUNT": "1", "DEMO_HARVEST_TOKEN": "t"}
 
 
 def _pg_reachable() -> str | None:

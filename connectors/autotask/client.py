@@ -409,7 +409,8 @@ class AutotaskConnector(Connector):
         The next-page URL is read with GET, as the REST docs describe. Some integrators report
         that a page opened by POST must be continued by POST with the same body (GET → 405),
         so a 405 switches this connector to that for good. A next link to another host, one
-        that repeats a page, or a runaway page count is a PayloadError, so a sync never spins.
+        that repeats a page, an empty page that links to a next one, or a runaway page count
+        is a PayloadError, so a sync never spins and never passes a gap for complete.
         """
         await self._zone()
         url = self._path(f"V1.0/{entity}/query")
@@ -417,6 +418,8 @@ class AutotaskConnector(Connector):
         followed: set[str] = {str(response.request.url)}
         for _ in range(MAX_PAGES):
             items, next_url = page_of(answer)
+            if not items and next_url is not None:
+                raise PayloadError(f"Autotask PSA {entity}: an empty page that says more follow")
             yield items
             if next_url is None:
                 return

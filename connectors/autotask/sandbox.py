@@ -6,6 +6,7 @@ import asyncio
 import bisect
 import json
 import random
+import re
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from connectors.sandbox_faults import Asked, DrivesFaults, FaultKit, InjectsFaults, Listing
 
 # Sources (see shared/research/vendor-apis.md, Autotask section):
 #   AT-swagger (api-evangelist/kaseya openapi/kaseya-timeentries-api-openapi.yml and siblings):
@@ -251,6 +254,11 @@ class QueryError(ValueError):
     """A query Autotask refuses; answered 500 with ``{"errors": [message]}``."""
 
 
+# Where the kit finds the TimeEntries listing: a query, continued by its nextPageUrl (…/query/next).
+LISTING = Listing(re.compile(r"(?i)/v1\.0/timeentries/query(/next)?$"), items=("items",),
+                  next_page=lambda asked: asked.path.casefold().endswith("/query/next"))
+
+
 def _errors(message: str, status: int) -> JSONResponse:
     return JSONResponse({"errors": [message]}, status_code=status)
 
@@ -405,7 +413,7 @@ def parse_query(spec: Any, entity: str) -> tuple[Predicate, int, list[str], Any]
     return predicate, max_records, fields, json.dumps(filters, sort_keys=True, default=str)
 
 
-class AutotaskSandbox:
+class AutotaskSandbox(InjectsFaults):
     """An in-memory Autotask database behind ATServicesRest V1.0.
 
     ``tables`` holds every entity's records in wire form, keyed by id (change them through
@@ -432,26 +440,25 @@ class AutotaskSandbox:
         self.threshold_window = threshold_window
         self.thread_limit = thread_limit
         self.next_page_by_get = next_page_by_get
-        self._clock = clock or (lambda: datetime.now(UTC))
         self.counters: Counter[str] = Counter()
+        self.faults = FaultKit(counters=self.counters, listing=LISTING, refuse=self._refused,
+                               throttles={"thread": self._thread_limited, "threshold": self._over_threshold},
+                               base_clock=clock or (lambda: datetime.now(UTC)))
+        self._clock = self.faults.clock
         self.tables: dict[str, dict[int, dict[str, Any]]] = {name: {} for name in FIELDS}
         self._versions: Counter[str] = Counter()
         self._selections: dict[tuple[str, str], tuple[int, list[int]]] = {}
         self._hits: deque[float] = deque()
         self._in_flight: Counter[str] = Counter()
         self.hold: asyncio.Event | None = None  # while set and not fired, query handlers wait (thread-limit tests)
-        self._auth_failing = False
-        self._forced_429: deque[int | None] = deque()
-        self._faults: deque[str] = deque()
-        self._answer_empty = False
         self._next_entry_id = 54_000
         self._next_ticket_id = 7_401
         self._ticket_numbers: Counter[str] = Counter()
         self._build_reference_data()
-        self.app = Starlette(
+        self.app = self.faults.wrap(Starlette(
             routes=[Route("/{path:path}", self._dispatch, methods=["GET", "POST"])],
             middleware=[Middleware(_Gate, sandbox=self)],
-        )
+        ))
 
     # ----------------------------------------------------------------- reference data
 
@@ -511,6 +518,17 @@ class AutotaskSandbox:
             "userType": 1, "officePhone": "555-0101", "defaultServiceDeskRoleID": role, "locationID": 1,
         }
 
+    def add_company(self, name: str) -> int:
+        """A new client company (for benchmarks with many clients); returns its id."""
+        cid = 600_000 + len(self.tables["Companies"])
+        self.tables["Companies"][cid] = {
+            "id": cid, "companyName": name, "companyNumber": f"C{cid:05d}", "companyType": 1, "isActive": True,
+            "phone": "555-0100", "city": "Springfield", "state": "IL", "countryID": 237,
+            "ownerResourceID": _RESOURCES[0][0], "userDefinedFields": [],
+        }
+        self._bump("Companies")
+        return cid
+
     @staticmethod
     def _contract(company_id: int) -> int | None:
         return None if company_id == OWN_COMPANY else 29683300 + company_id
@@ -557,26 +575,6 @@ class AutotaskSandbox:
         return [t for t, row in self.tables["Tasks"].items() if row["projectID"] in projects]
 
     # ----------------------------------------------------------------- faults
-
-    def fail_auth(self, on: bool = True) -> None:
-        """While on, answer every request 401, as Autotask does for a revoked API user's secret."""
-        self._auth_failing = on
-
-    def throttle_next(self, n: int, retry_after: int | None = None) -> None:
-        """The next ``n`` requests get the thread-limit 429; with ``retry_after``, a Retry-After header too."""
-        self._forced_429.extend([retry_after] * n)
-
-    def fail_next(self, n: int, kind: str) -> None:
-        """The next ``n`` TimeEntries queries fail: "5xx" (a 500) or "malformed" (a body that is not JSON)."""
-        if kind not in ("5xx", "malformed"):
-            raise ValueError(f"unknown fault {kind!r}")
-        if n == 0:
-            self._faults.clear()
-        self._faults.extend([kind] * n)
-
-    def answer_empty(self, on: bool = True) -> None:
-        """While on, TimeEntries queries answer no items, as a vendor does by mistake."""
-        self._answer_empty = on
 
     def use_requests(self, n: int) -> None:
         """Count ``n`` requests from the MSP's other integrations against the hourly threshold, now."""
@@ -843,20 +841,16 @@ class AutotaskSandbox:
 
     def _gate(self, scope: Scope) -> tuple[Response | None, str | None]:
         """Checks every request passes before routing: (refusal, thread-limited endpoint)."""
-        self.counters["requests"] += 1
         parts = _parts(scope["path"])
         endpoint = parts[0] if parts else ""
-        if self._forced_429:
-            return self._throttled(_thread_message(self.thread_limit), self._forced_429.popleft()), None
         if endpoint == "zoneinformation":
             return None, None  # needs no tracking identifier, and is not thread-limited
         headers = Headers(scope=scope)
         user, secret, code = headers.get("username"), headers.get("secret"), headers.get("apiintegrationcode")
-        if self._auth_failing or not (user and secret and code) or (
+        if not (user and secret and code) or (
                 user.casefold() == self.username.casefold() and code == self.integration_code
                 and secret != self.secret):
-            self.counters["401"] += 1
-            return _errors("Unauthorized: the credentials provided are not valid.", 401), None
+            return self._refused(), None
         if user.casefold() != self.username.casefold() or code != self.integration_code:
             # apigrate/autotask-restapi#19: an unknown username or integration code answers 500.
             self.counters["500"] += 1
@@ -865,10 +859,7 @@ class AutotaskSandbox:
         while self._hits and self._hits[0] <= now - self.threshold_window:
             self._hits.popleft()
         if len(self._hits) >= self.threshold:
-            minutes = round(self.threshold_window / 60)
-            return self._throttled(
-                f"The request threshold of {self.threshold} requests per {minutes} minutes has been exceeded "
-                "for this database.", None), None
+            return self._over_threshold(None, None), None
         if self._in_flight[endpoint] >= self.thread_limit:
             return self._throttled(_thread_message(self.thread_limit), None), None
         self._hits.append(now)
@@ -877,6 +868,21 @@ class AutotaskSandbox:
 
     def _release(self, endpoint: str) -> None:
         self._in_flight[endpoint] -= 1
+
+    def _refused(self, asked: Asked | None = None) -> Response | None:
+        """A revoked API user's answer (zone discovery needs no credentials)."""
+        if asked is not None and _parts(asked.path)[:1] == ["zoneinformation"]:
+            return None
+        self.counters["401"] += 1
+        return _errors("Unauthorized: the credentials provided are not valid.", 401)
+
+    def _thread_limited(self, asked: Asked | None, retry_after: int | None) -> Response:
+        return self._throttled(_thread_message(self.thread_limit), retry_after)
+
+    def _over_threshold(self, asked: Asked | None, retry_after: int | None) -> Response:
+        minutes = round(self.threshold_window / 60)
+        return self._throttled(f"The request threshold of {self.threshold} requests per {minutes} minutes has "
+                               "been exceeded for this database.", retry_after)
 
     def _throttled(self, message: str, retry_after: int | None) -> Response:
         self.counters["429"] += 1
@@ -931,11 +937,6 @@ class AutotaskSandbox:
         self.counters["time_entries" if entries else "lookups"] += 1
         if self.hold is not None:
             await self.hold.wait()
-        if entries and self._faults:
-            if self._faults.popleft() == "5xx":
-                self.counters["500"] += 1
-                return _errors("An unexpected error occurred while processing the request.", 500)
-            return Response(b'{"items": [{"id": 1, "dateWorked": ', status_code=200, media_type="application/json")
         try:
             spec = await _spec(request)
             predicate, max_records, include, key = parse_query(spec, entity)
@@ -943,7 +944,7 @@ class AutotaskSandbox:
         except QueryError as exc:
             self.counters["500"] += 1
             return _errors(str(exc), 500)
-        ids = [] if entries and self._answer_empty else self.select(entity, predicate, key)
+        ids = [] if entries and self.faults.answering_empty else self.select(entity, predicate, key)
         begin = bisect.bisect_right(ids, after)
         page = ids[begin:begin + max_records]
         table = self.tables[entity]
@@ -1062,7 +1063,7 @@ def _pick_hours(rng: random.Random, low_quarters: int, high_quarters: int) -> fl
     return rng.randint(low_quarters, high_quarters) * 0.25
 
 
-class AutotaskDriver:
+class AutotaskDriver(DrivesFaults):
     """The contract suite's vendor-neutral handle on a seeded AutotaskSandbox."""
 
     vendor = "autotask"
@@ -1117,20 +1118,6 @@ class AutotaskDriver:
 
     def delete_entry(self, vendor_id: str) -> None:
         self.sandbox.delete_entry(int(vendor_id))
-
-    def fail_auth(self, on: bool = True) -> None:
-        self.sandbox.fail_auth(on)
-
-    def throttle_next(self, n: int, retry_after: int | None) -> None:
-        # Whether Autotask sends Retry-After was not found: the sandbox answers without it,
-        # and the connector's own wait for a thread-limit answer applies.
-        self.sandbox.throttle_next(n)
-
-    def fail_next(self, n: int, kind: str) -> None:
-        self.sandbox.fail_next(n, kind)
-
-    def answer_empty(self, on: bool = True) -> None:
-        self.sandbox.answer_empty(on)
 
 
 def make_driver(clock: Callable[[], datetime]) -> AutotaskDriver:

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from connectors.sandbox_faults import Asked, DrivesFaults, FaultKit, InjectsFaults, Listing, paged_by
 from connectors.sandbox_push import deliver
 
 # Sources (see shared/research/vendor-apis.md §1, ConnectWise):
@@ -150,6 +151,10 @@ class _BadRequest(ValueError):
     """A request CW answers 400 with its error body."""
 
 
+# Where the kit finds the time-entry listing: page 2 on carries pageId (forward-only) or page.
+LISTING = Listing(re.compile(r"/apis/3\.0/time/entries$"), next_page=paged_by("pageId", "page"))
+
+
 @dataclass(frozen=True, slots=True)
 class _Query:
     """The parsed ``conditions`` of one listing; hashable so a paged selection is computed once."""
@@ -254,7 +259,7 @@ def _holds(value: int, bounds: Iterable[tuple[str, int]]) -> bool:
     return True
 
 
-class ConnectWiseSandbox:
+class ConnectWiseSandbox(InjectsFaults):
     """An in-memory ConnectWise PSA company serving ``/login/companyinfo`` and ``/time/entries``.
 
     ``entries`` is the live store (id → wire dict); change it through :meth:`add_entry`,
@@ -284,8 +289,10 @@ class ConnectWiseSandbox:
         self.rate_period = rate_period
         self.site = site
         self.codebase = CODEBASE
-        self._clock = clock or (lambda: datetime.now(UTC))
         self.counters: Counter[str] = Counter()
+        self.faults = FaultKit(counters=self.counters, listing=LISTING, refuse=self._refused,
+                               throttles={"429": self._throttle}, base_clock=clock or (lambda: datetime.now(UTC)))
+        self._clock = self.faults.clock
         # The last requests' targets ("path?query"), so tests can see what a connector asked.
         self.recent: deque[str] = deque(maxlen=50)
         self.entries: dict[int, dict[str, Any]] = {}
@@ -302,14 +309,9 @@ class ConnectWiseSandbox:
         self._selections: dict[_Query, list[int]] = {}
         self._selections_version = 0
         self._hits: deque[float] = deque()
-        self._auth_failing = False
-        self._forced_429 = 0
-        self._forced_retry_after: int | None = 1
-        self._faults: deque[str] = deque()
-        self._answer_empty = False
         self._build_reference_data()
         api = "/{codebase}/apis/3.0"
-        self.app = Starlette(
+        self.app = self.faults.wrap(Starlette(
             routes=[
                 Route("/login/companyinfo/{company}", self._company_info, methods=["GET"]),
                 Route(api + "/time/entries", self._list_time_entries, methods=["GET"]),
@@ -318,7 +320,7 @@ class ConnectWiseSandbox:
             ],
             middleware=[Middleware(_Gate, sandbox=self)],
             exception_handlers={404: _not_found},
-        )
+        ))
 
     # ----------------------------------------------------------------- reference data
 
@@ -388,26 +390,6 @@ class ConnectWiseSandbox:
         return project, {"id": found["id"], "name": phase, "_info": found["_info"]}, found["ticket"]
 
     # ----------------------------------------------------------------- faults
-
-    def fail_auth(self, on: bool = True) -> None:
-        """While on, every API request is refused 401, as for a revoked key pair."""
-        self._auth_failing = on
-
-    def throttle_next(self, n: int, retry_after: int | None = 1) -> None:
-        """The next ``n`` requests get Cloudflare's 429 (with ``Retry-After`` unless None)."""
-        self._forced_429 = n
-        self._forced_retry_after = retry_after
-
-    def fail_next(self, n: int, kind: str) -> None:
-        """The next ``n`` time-entry listings fail (replacing faults still queued): "5xx" (a 500)
-        or "malformed" (a body that is not JSON)."""
-        if kind not in ("5xx", "malformed"):
-            raise ValueError(f"unknown fault {kind!r}")
-        self._faults = deque([kind] * n)
-
-    def answer_empty(self, on: bool = True) -> None:
-        """While on, time-entry listings answer an empty array, as a vendor does by mistake."""
-        self._answer_empty = on
 
     def move_codebase(self, codebase: str) -> None:
         """A hosted upgrade: the API now lives under ``codebase``; the old path answers 404."""
@@ -771,10 +753,6 @@ class ConnectWiseSandbox:
 
     def _gate(self, path: str, headers: Headers) -> Response | None:
         """Checks every request passes before routing (throttle, then auth on the API); the refusal, if any."""
-        self.counters["requests"] += 1
-        if self._forced_429 > 0:
-            self._forced_429 -= 1
-            return self._throttled(self._forced_retry_after)
         # Sliding window over the injected clock. Only admitted requests occupy a slot, so
         # Retry-After is exactly the wait until the oldest one leaves the window.
         now = _utc(self._clock()).timestamp()
@@ -791,8 +769,6 @@ class ConnectWiseSandbox:
         return None
 
     def _check_auth(self, headers: Headers) -> dict[str, str] | None:
-        if self._auth_failing:
-            return _UNAUTHORIZED
         scheme, _, token = headers.get("authorization", "").partition(" ")
         try:
             decoded = base64.b64decode(token, validate=True).decode("utf-8") if scheme.lower() == "basic" else ""
@@ -806,6 +782,16 @@ class ConnectWiseSandbox:
         if headers.get("clientid") != self.client_id:
             return _NO_CLIENT_ID
         return None
+
+    def _refused(self, asked: Asked) -> Response | None:
+        """A revoked key pair's answer on the API (companyinfo needs no credentials)."""
+        if "/apis/3.0/" not in asked.path:
+            return None
+        self.counters["401"] += 1
+        return JSONResponse(_UNAUTHORIZED, status_code=401)
+
+    def _throttle(self, asked: Asked, retry_after: int | None) -> Response:
+        return self._throttled(retry_after)
 
     def _throttled(self, retry_after: int | None) -> Response:
         self.counters["429"] += 1
@@ -829,12 +815,6 @@ class ConnectWiseSandbox:
     async def _list_time_entries(self, request: Request) -> Response:
         if not self._api_path_ok(request):
             return _not_found_response()
-        if self._faults:
-            fault = self._faults.popleft()
-            if fault == "5xx":
-                return JSONResponse({"code": "UnexpectedError", "message": "An unexpected error has occurred."},
-                                    status_code=500)
-            return Response(b'[{"id": 1500001, "company": {"id": 2', media_type="application/json")
         params = request.query_params
         forward = request.headers.get("pagination-type", "").lower() == "forward-only"
         try:
@@ -847,7 +827,7 @@ class ConnectWiseSandbox:
         except _BadRequest as exc:
             self.counters["400"] += 1
             return JSONResponse({"code": "InvalidObject", "message": str(exc), "errors": []}, status_code=400)
-        selected = [] if self._answer_empty else self.select(query)
+        selected = [] if self.faults.answering_empty else self.select(query)
         self.counters["time_entries"] += 1
         if forward:
             start = bisect.bisect_right(selected, page_id)
@@ -867,7 +847,7 @@ class ConnectWiseSandbox:
             query = parse_conditions(request.query_params.get("conditions"))
         except _BadRequest as exc:
             return JSONResponse({"code": "InvalidObject", "message": str(exc), "errors": []}, status_code=400)
-        return JSONResponse({"count": 0 if self._answer_empty else len(self.select(query))})
+        return JSONResponse({"count": 0 if self.faults.answering_empty else len(self.select(query))})
 
     async def _get_time_entry(self, request: Request) -> Response:
         entry = self.entries.get(request.path_params["entry_id"])
@@ -963,7 +943,7 @@ def _pick_hours(rng: random.Random, low_quarters: int, high_quarters: int) -> fl
     return rng.randint(low_quarters, high_quarters) * 0.25
 
 
-class ConnectWiseDriver:
+class ConnectWiseDriver(DrivesFaults):
     """The contract suite's vendor-neutral handle on a seeded ConnectWiseSandbox."""
 
     vendor = "connectwise"
@@ -1013,18 +993,6 @@ class ConnectWiseDriver:
 
     def delete_entry(self, vendor_id: str) -> None:
         self.sandbox.delete_entry(int(vendor_id))
-
-    def fail_auth(self, on: bool = True) -> None:
-        self.sandbox.fail_auth(on)
-
-    def throttle_next(self, n: int, retry_after: int | None) -> None:
-        self.sandbox.throttle_next(n, retry_after)
-
-    def fail_next(self, n: int, kind: str) -> None:
-        self.sandbox.fail_next(n, kind)
-
-    def answer_empty(self, on: bool = True) -> None:
-        self.sandbox.answer_empty(on)
 
 
 def make_driver(clock: Callable[[], datetime]) -> ConnectWiseDriver:

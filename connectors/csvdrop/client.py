@@ -8,6 +8,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo
@@ -101,6 +102,8 @@ class CsvDropConnector(Connector):
                 self._by_value.setdefault(_fold(value), route.client_key)
         self.inbox = Inbox(self.settings.inbox, {r.client_key for r in self.routes},
                            settle_seconds=self.settings.settle_seconds)
+        # scope → (modified, first day, last day) of each export committed in this connector's life.
+        self._committed: dict[str, list[tuple[int, date, date]]] = {}
 
     def route(self, folder: str | None) -> Callable[[str | None], str | None]:
         """Client value → client key for a file in ``folder`` (a client's own folder claims every row)."""
@@ -138,8 +141,7 @@ class CsvDropConnector(Connector):
         for dropped in scan.ready:
             try:
                 data = await asyncio.to_thread(self.inbox.read, dropped)
-                result = self.read_file(data, name=dropped.path.name, folder=dropped.folder,
-                                        on_commit=lambda d=dropped: self._archive(d))
+                result = self.read_file(data, name=dropped.path.name, folder=dropped.folder)
             except OSError as err:
                 # Taken away or locked between the look and the read: nothing of it was
                 # stored, and a file still there is read on the next look.
@@ -148,8 +150,28 @@ class CsvDropConnector(Connector):
             except CsvError as err:
                 await asyncio.to_thread(self._reject, dropped, err, _format_hint(data))
                 continue
+            replaces = result.page.replaces
+            if self._superseded(dropped, replaces):
+                # A file that vanished and came back, or an old copy dropped again, after a newer
+                # export of its period was applied: replacing the period with it would undo that.
+                log.warning("csv_superseded", account=self.name, file=dropped.label,
+                            period=f"{replaces.start.isoformat()}..{replaces.end.isoformat()}")
+                await asyncio.to_thread(self._archive, dropped)
+                continue
             self._report(dropped, result)
+            result.page.on_commit = partial(self._committed_file, dropped, replaces)
             yield result.page
+
+    def _superseded(self, dropped: Dropped, replaces: Replacement) -> bool:
+        """Whether an export of the same source modified later, covering this one's whole
+        period, was already committed."""
+        return any(modified > dropped.mtime_ns and start <= replaces.start and replaces.end <= end
+                   for modified, start, end in self._committed.get(replaces.scope, ()))
+
+    def _committed_file(self, dropped: Dropped, replaces: Replacement) -> None:
+        """A file's page is committed: remember what it replaced, and archive it."""
+        self._committed.setdefault(replaces.scope, []).append((dropped.mtime_ns, replaces.start, replaces.end))
+        self._archive(dropped)
 
     def _report(self, dropped: Dropped, result: FileImport) -> None:
         r = result.page.replaces

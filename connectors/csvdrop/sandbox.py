@@ -49,6 +49,8 @@ class CsvDropDriver:
 
     vendor = "csvdrop"
     app = Starlette()  # nothing is ever asked over HTTP; the rig only needs something to mount
+    faults = None  # a folder's faults are the folder's own (see tests/contract/test_folder_faults.py)
+    auth_renews = False
     max_page_size = 1_000_000
     idle_poll_requests = 0
     max_lookup_requests = 0
@@ -109,6 +111,9 @@ class CsvDropDriver:
     def fail_next(self, n: int, kind: str) -> None:
         raise NotImplementedError("a drop folder answers no requests to fail")
 
+    def expire_auth(self) -> None:
+        raise NotImplementedError("a drop folder has no credentials to expire")
+
     def answer_empty(self, on: bool = True) -> None:
         """While on, exports come out with a header and no rows (an export made by mistake)."""
         self._empty = on
@@ -124,6 +129,10 @@ class CsvDropDriver:
         entry_id = f"E{self._seq:05d}"
         self._rows[entry_id] = _Row(entry_id, client, hours, notes, day, start, worker, internal_notes)
         return entry_id
+
+    def export(self) -> Path:
+        """Drop a fresh export of everything, as an admin exporting again would; returns its path."""
+        return self._export()
 
     def _export(self) -> Path:
         """Write the whole period as one export, named with its period, into the inbox."""

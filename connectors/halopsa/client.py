@@ -236,12 +236,25 @@ class HaloConnector(Connector):
     # ------------------------------------------------------------------ report route
 
     async def _report(self, build: Callable[[sql.After | None], str]) -> AsyncIterator[list[TimeEntry]]:
-        """Keyset-page a report: each page continues after the last (ticket, action) read."""
+        """Keyset-page a report: each page continues after the last (ticket, action) read.
+
+        Every row carries how many rows match from its page on (``rows_left``), so whether more
+        follow is the report's word, not a guess from the page's length: a page the server
+        answers short is followed, and an empty page where rows were promised is a
+        PayloadError rather than the end (the entries after it would go unread).
+        """
         after: sql.After | None = None
+        promised = 0
         for _ in range(MAX_PAGES):
             rows = await self._run_report(build(after))
+            if not rows:
+                if promised > 0:
+                    raise PayloadError(f"HaloPSA report: an empty page where {promised} more rows were promised")
+                yield []
+                return
             yield self._page(rows)
-            if len(rows) < REPORT_PAGE_SIZE:
+            promised = _rows_left(rows) - len(rows)
+            if promised <= 0:
                 return
             last = rows[-1]
             try:
@@ -249,7 +262,7 @@ class HaloConnector(Connector):
             except (KeyError, TypeError, ValueError) as err:
                 raise PayloadError("HaloPSA report: a row without ticket_id and id") from err
             if after is not None and (nxt.ticket_id, nxt.action_id) <= (after.ticket_id, after.action_id):
-                raise PayloadError("HaloPSA report: rows out of order, the next page would repeat this one")
+                raise PayloadError("HaloPSA report: paging loop, rows out of order, the next page would repeat this one")
             after = nxt
         raise PayloadError(f"HaloPSA report: more than {MAX_PAGES} pages, giving up")
 
@@ -334,8 +347,12 @@ class HaloConnector(Connector):
                 raise PayloadError("HaloPSA GET /api/Tickets: expected tickets and record_count")
             if not all(isinstance(t, dict) and _as_int(t.get("id")) is not None for t in tickets):
                 raise PayloadError("HaloPSA GET /api/Tickets: a ticket without an id")
-            yield tickets
             seen += len(tickets)
+            if not tickets and seen < total:
+                # record_count says more follow: an empty page now is a gap, not the end.
+                raise PayloadError(f"HaloPSA GET /api/Tickets: page {page_no} is empty but "
+                                   f"{total - seen} of {total} tickets are still to come")
+            yield tickets
             if seen >= total or not tickets:
                 return
         raise PayloadError(f"HaloPSA GET /api/Tickets: more than {MAX_PAGES} pages, giving up")
@@ -381,6 +398,14 @@ class HaloConnector(Connector):
         raise RateLimited(
             f"HaloPSA {response.request.method} {response.request.url.path}: rate limited (HTTP 429)",
             retry_after=THROTTLE_WAIT)
+
+
+def _rows_left(rows: list[dict[str, Any]]) -> int:
+    """How many rows matched from this page on, as the report's first row says."""
+    left = rows[0].get("rows_left")
+    if not isinstance(left, int) or isinstance(left, bool) or left < 0:
+        raise PayloadError("HaloPSA report: no rows_left count on the page")
+    return left
 
 
 def _as_int(value: Any) -> int | None:

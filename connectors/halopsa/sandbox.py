@@ -24,6 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from connectors.sandbox_faults import Asked, DrivesFaults, FaultKit, InjectsFaults, Listing
 from connectors.sandbox_push import deliver
 
 # Sources (shared/research/vendor-apis.md §3, HaloPSA):
@@ -129,7 +130,7 @@ _COLUMNS = (
     ("a.traveltime", "traveltime"), ("a.actionoohtime", "actionoohtime"), ("a.hiddenfromuser", "hiddenfromuser"),
     ("a.note", "note"), ("a.actioncode", "chargerate"), ("a.actionlastupdated", "last_updated"),
     ("f.areaint", "client_id"), ("f.symptom", "ticket_summary"), ("f.requesttypenew", "tickettype_id"),
-    ("rt.rtdesc", "tickettype_name"),
+    ("rt.rtdesc", "tickettype_name"), ("count(*) over ()", "rows_left"),
 )
 _STAMP = r"'(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,7})?)'"
 _WORK_START = r"coalesce\(a\.actionarrivaldate, a\.whe_\)"
@@ -182,6 +183,21 @@ def parse_report_sql(text: str) -> ReportQuery:
     )
 
 
+def _continues_report(asked: Asked) -> bool:
+    """Whether a report request asks for a page after the first (its SQL carries the keyset)."""
+    body = asked.json()
+    spec = body[0] if isinstance(body, list) and len(body) == 1 else body
+    try:
+        return isinstance(spec, dict) and parse_report_sql(str(spec.get("sql"))).after is not None
+    except _BadRequest:
+        return False
+
+
+# Where the kit finds the time-entry listings: report pages (continued by keyset) and /Actions.
+LISTING = Listing(re.compile(r"^/api/(Report|Actions)$"), items=("report", "rows"),
+                  next_page=_continues_report, needs_body=True)
+
+
 def _ts(text: str | None) -> float | None:
     if text is None:
         return None
@@ -205,7 +221,7 @@ def _hours(value: float) -> float:
     return round(float(value), 2)
 
 
-class HaloSandbox:
+class HaloSandbox(InjectsFaults):
     """An in-memory Halo tenant: OAuth2 tokens, tickets, actions and the report SQL route.
 
     Read ``tickets`` and ``actions`` freely; change them through the mutation methods so the
@@ -229,8 +245,10 @@ class HaloSandbox:
         self.rate_limit = rate_limit
         self.rate_period = rate_period
         self.token_lifetime = token_lifetime
-        self._clock = clock or (lambda: datetime.now(UTC))
         self.counters: Counter[str] = Counter()
+        self.faults = FaultKit(counters=self.counters, listing=LISTING, refuse=self._refused,
+                               throttles={"429": self._throttle}, base_clock=clock or (lambda: datetime.now(UTC)))
+        self._clock = self.faults.clock
         self.clients: dict[int, dict[str, Any]] = {cid: {"id": cid, "name": name} for cid, name in _CLIENTS}
         self.agents: dict[int, str] = dict(_AGENTS)
         self.tickets: dict[int, dict[str, Any]] = {}
@@ -245,11 +263,7 @@ class HaloSandbox:
         self._selections_version = 0
         self._tokens: dict[str, float] = {}  # access token → expiry (epoch seconds)
         self._hits: deque[float] = deque()
-        self._auth_failing = False
-        self._forced_429 = 0
-        self._faults: deque[str] = deque()
-        self._answer_empty = False
-        self.app = Starlette(
+        self.app = self.faults.wrap(Starlette(
             routes=[
                 Route("/auth/token", self._token, methods=["POST"]),
                 Route("/api/Tickets", self._list_tickets, methods=["GET"]),
@@ -257,13 +271,13 @@ class HaloSandbox:
                 Route("/api/Report", self._report, methods=["POST"]),
             ],
             middleware=[Middleware(_Gate, sandbox=self)],
-        )
+        ))
 
     # ----------------------------------------------------------------- faults and tokens
 
     def fail_auth(self, on: bool = True) -> None:
         """While on, the token endpoint refuses our client and every token is invalid (revoked)."""
-        self._auth_failing = on
+        super().fail_auth(on)
         if on:
             self._tokens.clear()
 
@@ -272,22 +286,13 @@ class HaloSandbox:
         now = self._now().timestamp()
         self._tokens = {token: min(expiry, now) for token, expiry in self._tokens.items()}
 
-    def throttle_next(self, n: int) -> None:
-        """The next ``n`` API requests get Halo's 429 (no Retry-After: Halo's was not found)."""
-        self._forced_429 = n
-
-    def fail_next(self, n: int, kind: str) -> None:
-        """The next ``n`` time-entry listings (report or /Actions) fail, replacing faults still
-        queued: "5xx" (a 500) or "malformed" (a body that is not JSON)."""
-        if kind not in ("5xx", "malformed"):
-            raise ValueError(f"unknown fault {kind!r}")
-        self._faults = deque([kind] * n)
-
-    def answer_empty(self, on: bool = True) -> None:
-        """While on, time-entry listings (report rows, /Actions) answer nothing, as a vendor does by mistake."""
-        self._answer_empty = on
-
     # ----------------------------------------------------------------- data changes
+
+    def add_client(self, name: str) -> int:
+        """A new client (for benchmarks with many clients); returns its id."""
+        cid = 600_000 + len(self.clients)
+        self.clients[cid] = {"id": cid, "name": name}
+        return cid
 
     def add_ticket(self, *, client_id: int, summary: str, tickettype_id: int = INCIDENT,
                    opened: datetime | None = None, user: str | None = None) -> int:
@@ -578,18 +583,13 @@ class HaloSandbox:
 
     def _gate(self, scope: Scope) -> Response | None:
         """Checks every request passes before routing; returns the refusal, if any."""
-        self.counters["requests"] += 1
         path: str = scope.get("path", "")
         if not path.startswith("/api/"):
             return None
-        if self._forced_429 > 0:
-            self._forced_429 -= 1
-            return self._throttled()
         scheme, _, credential = Headers(scope=scope).get("authorization", "").partition(" ")
         expiry = self._tokens.get(credential) if scheme.lower() == "bearer" else None
-        if self._auth_failing or expiry is None or self._now().timestamp() >= expiry:
-            self.counters["401"] += 1
-            return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        if expiry is None or self._now().timestamp() >= expiry:
+            return self._invalid_token()
         # Sliding window over the injected clock; only admitted requests occupy a slot.
         now = self._now().timestamp()
         while self._hits and self._hits[0] <= now - self.rate_period:
@@ -599,9 +599,25 @@ class HaloSandbox:
         self._hits.append(now)
         return None
 
-    def _throttled(self) -> Response:
+    def _invalid_token(self) -> Response:
+        self.counters["401"] += 1
+        return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer error="invalid_token"'})
+
+    def _refused(self, asked: Asked) -> Response | None:
+        """A revoked API application: its token requests refused, its tokens invalid."""
+        if asked.path == "/auth/token":
+            return _oauth_error("invalid_client")
+        return self._invalid_token() if asked.path.startswith("/api/") else None
+
+    def _throttle(self, asked: Asked, retry_after: int | None) -> Response | None:
+        # Only the API is rate limited; the token endpoint is the authorisation server's.
+        return self._throttled(retry_after) if asked.path.startswith("/api/") else None
+
+    def _throttled(self, retry_after: int | None = None) -> Response:
         self.counters["429"] += 1
-        return PlainTextResponse(RATE_LIMIT_TEXT, status_code=429)
+        # Whether Halo sends Retry-After was not found: without a hint the connector waits its own.
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return PlainTextResponse(RATE_LIMIT_TEXT, status_code=429, headers=headers)
 
     async def _token(self, request: Request) -> Response:
         self.counters["token"] += 1
@@ -612,7 +628,7 @@ class HaloSandbox:
             return _oauth_error("unsupported_grant_type")
         good = (form.get("client_id") == self.client_id and form.get("client_secret") == self.client_secret
                 and (self.tenant is None or request.query_params.get("tenant") == self.tenant))
-        if self._auth_failing or not good:
+        if not good:
             return _oauth_error("invalid_client")
         token = secrets.token_urlsafe(32)
         self._tokens[token] = self._now().timestamp() + self.token_lifetime
@@ -651,9 +667,6 @@ class HaloSandbox:
                              "tickets": rows[start:start + page_size]})
 
     async def _list_actions(self, request: Request) -> Response:
-        fault = self._fault()
-        if fault is not None:
-            return fault
         params = request.query_params
         try:
             ticket_id = _parse_int(params, "ticket_id")
@@ -680,7 +693,7 @@ class HaloSandbox:
             if (excludesys and action["_system"]) or (excludeprivate and action["hiddenfromuser"]):
                 continue
             rows.append({k: v for k, v in action.items() if not k.startswith("_")})
-        if self._answer_empty:
+        if self.faults.answering_empty:
             rows = []
         total = len(rows)
         return JSONResponse({"record_count": total, "actions": rows[:count] if count else rows})
@@ -700,20 +713,17 @@ class HaloSandbox:
             query = parse_report_sql(spec["sql"])
         except _BadRequest as exc:
             return JSONResponse(str(exc), status_code=400)
-        fault = self._fault()
-        if fault is not None:
-            return fault
         self.counters["time_entries"] += 1
-        keys = [] if self._answer_empty else self._select_report(query)
+        keys = [] if self.faults.answering_empty else self._select_report(query)
         begin = 0 if query.after is None else bisect.bisect_right(keys, query.after)
-        rows = [self._row(key) for key in keys[begin:begin + query.top]]
+        rows = [self._row(key, len(keys) - begin) for key in keys[begin:begin + query.top]]
         return JSONResponse({
             "id": 0, "name": "", "sql": spec["sql"], "_loadreportonly": True,
             "available_columns": [{"id": i, "name": alias.strip("[]")} for i, (_, alias) in enumerate(_COLUMNS)],
             "report": {"rows": rows, "loaded": True, "load_error": "", "rowcount": len(rows)},
         })
 
-    def _row(self, key: tuple[int, int]) -> dict[str, Any]:
+    def _row(self, key: tuple[int, int], rows_left: int) -> dict[str, Any]:
         action = self.actions[key]
         ticket = self.tickets[key[0]]
         return {
@@ -725,15 +735,8 @@ class HaloSandbox:
             "note": action["note"], "chargerate": action["chargerate"], "last_updated": action["last_updated"],
             "client_id": ticket["client_id"], "ticket_summary": ticket["summary"],
             "tickettype_id": ticket["tickettype_id"], "tickettype_name": TICKET_TYPES.get(ticket["tickettype_id"]),
+            "rows_left": rows_left,
         }
-
-    def _fault(self) -> Response | None:
-        if not self._faults:
-            return None
-        kind = self._faults.popleft()
-        if kind == "5xx":
-            return JSONResponse("An unexpected error occurred", status_code=500)
-        return Response(b'{"report": {"rows": [', status_code=200, media_type="application/json")
 
 
 class _Gate:
@@ -800,7 +803,7 @@ def _parse_time(params: Mapping[str, str], name: str) -> float | None:
         raise _BadRequest(f"{name} must be a date and time") from None
 
 
-class HaloDriver:
+class HaloDriver(DrivesFaults):
     """The contract suite's vendor-neutral handle on a seeded HaloSandbox (report route)."""
 
     vendor = "halopsa"
@@ -866,19 +869,11 @@ class HaloDriver:
         else:
             self.sandbox.delete_action(ticket_id, action_id)
 
-    def fail_auth(self, on: bool = True) -> None:
-        self.sandbox.fail_auth(on)
+    auth_renews = True  # OAuth2 client credentials: an expired token is renewed, not a failure
 
-    def throttle_next(self, n: int, retry_after: int | None) -> None:
-        # Halo's 429 carries no Retry-After (not found): the hint is ignored and the
-        # connector's own wait applies.
-        self.sandbox.throttle_next(n)
-
-    def fail_next(self, n: int, kind: str) -> None:
-        self.sandbox.fail_next(n, kind)
-
-    def answer_empty(self, on: bool = True) -> None:
-        self.sandbox.answer_empty(on)
+    def expire_auth(self) -> None:
+        """Every issued token expires now (the connector must renew once and carry on)."""
+        self.sandbox.expire_tokens()
 
     def expire_tokens(self) -> None:
         """Every issued token expires now (the connector must refresh once and carry on)."""

@@ -38,6 +38,10 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("f.Symptom", "ticket_summary"),
     ("f.RequestTypeNew", "tickettype_id"),
     ("rt.RTdesc", "tickettype_name"),
+    # Rows matching from this page on (this page's included): SQL Server counts a window
+    # function before TOP, so each page says whether more follow and an empty or short page
+    # can never pass for the end (a keyset page carries no "next" of its own).
+    ("COUNT(*) OVER ()", "rows_left"),
 )
 FROM = ("FROM ACTIONS a JOIN FAULTS f ON f.Faultid = a.Faultid "
         "LEFT JOIN REQUESTTYPE rt ON rt.RTid = f.RequestTypeNew")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import math
 import random
+import re
 from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from connectors.sandbox_faults import Asked, DrivesFaults, FaultKit, InjectsFaults, Listing, paged_by
 
 # Sources (see shared/research/vendor-apis.md, Harvest section):
 #   help.getharvest.com/api-v2/introduction/overview/general     (User-Agent required, else 400)
@@ -152,7 +155,11 @@ class _BadParam(ValueError):
     """A query parameter Harvest would answer with 422."""
 
 
-class HarvestSandbox:
+# Where the kit finds Harvest's listing: page 2 on is asked by page number or by cursor.
+LISTING = Listing(re.compile(r"^/v2/time_entries$"), items=("time_entries",), next_page=paged_by("page", "cursor"))
+
+
+class HarvestSandbox(InjectsFaults):
     """In-memory Harvest account serving GET /v2/time_entries, /v2/clients and /v2/users/me.
 
     ``entries`` is the live store (read it, change it through :meth:`add_entry`,
@@ -172,8 +179,10 @@ class HarvestSandbox:
         self.account_id = account_id
         self.rate_limit = rate_limit
         self.rate_period = rate_period
-        self._clock = clock or (lambda: datetime.now(UTC))
         self.counters: Counter[str] = Counter()
+        self.faults = FaultKit(counters=self.counters, listing=LISTING, refuse=self._refused,
+                               throttles={"429": self._throttle}, base_clock=clock or (lambda: datetime.now(UTC)))
+        self._clock = self.faults.clock
         self.entries: dict[int, dict[str, Any]] = {}
         self._build_reference_data()
         self._next_id = 2_400_000_001  # Harvest ids are large bigints
@@ -187,12 +196,7 @@ class HarvestSandbox:
         self._selections: dict[_EntryQuery, list[int]] = {}
         self._selections_version = 0
         self._hits: deque[float] = deque()
-        self._auth_failing = False
-        self._forced_429 = 0
-        self._forced_retry_after = 1
-        self._faults: deque[str] = deque()
-        self._answer_empty = False
-        self.app = Starlette(
+        self.app = self.faults.wrap(Starlette(
             routes=[
                 Route("/v2/time_entries", self._list_time_entries, methods=["GET"]),
                 Route("/v2/time_entries/{entry_id:int}", self._get_time_entry, methods=["GET"]),
@@ -201,7 +205,7 @@ class HarvestSandbox:
             ],
             middleware=[Middleware(_Gate, sandbox=self)],
             exception_handlers={404: _not_found},
-        )
+        ))
 
     # ----------------------------------------------------------------- reference data
 
@@ -294,27 +298,6 @@ class HarvestSandbox:
             raise KeyError(f"unknown client_id {client_id}")
         retainer, maintenance = self._client_projects[client_id]
         return maintenance if task_id == SCHEDULED_MAINTENANCE else retainer
-
-    # ----------------------------------------------------------------- faults
-
-    def fail_auth(self, on: bool = True) -> None:
-        """While on, answer every request 401 as Harvest does for a revoked token."""
-        self._auth_failing = on
-
-    def throttle_next(self, n: int, retry_after: int = 1) -> None:
-        """Answer the next ``n`` requests 429 with ``Retry-After: retry_after``."""
-        self._forced_429 = n
-        self._forced_retry_after = retry_after
-
-    def fail_next(self, n: int, kind: str) -> None:
-        """The next ``n`` time-entry listings fail: "5xx" (a 503) or "malformed" (a body that is not JSON)."""
-        if kind not in ("5xx", "malformed"):
-            raise ValueError(f"unknown fault {kind!r}")
-        self._faults.extend([kind] * n)
-
-    def answer_empty(self, on: bool = True) -> None:
-        """While on, time-entry listings answer an empty result, as a vendor does by mistake."""
-        self._answer_empty = on
 
     # ----------------------------------------------------------------- data changes
 
@@ -616,18 +599,12 @@ class HarvestSandbox:
 
     def _gate(self, headers: Headers) -> Response | None:
         """Checks every request passes before routing; returns the refusal, if any."""
-        self.counters["requests"] += 1
-        if self._forced_429 > 0:
-            self._forced_429 -= 1
-            return self._throttled(self._forced_retry_after)
         if not headers.get("user-agent", "").strip():
             return JSONResponse({"status": 400, "error": "Bad Request"}, status_code=400)
         scheme, _, credential = headers.get("authorization", "").partition(" ")
-        if (self._auth_failing or scheme.lower() != "bearer" or credential != self.token
+        if (scheme.lower() != "bearer" or credential != self.token
                 or headers.get("harvest-account-id") != self.account_id):
-            self.counters["401"] += 1
-            return JSONResponse(_INVALID_TOKEN, status_code=401, headers={
-                "WWW-Authenticate": 'Bearer realm="Rack::OAuth2 Protected Resources", error="invalid_token"'})
+            return self._refused()
         # Sliding window over the injected clock. Only admitted requests occupy a slot, so
         # Retry-After is exactly the wait until the oldest one leaves the window.
         now = _utc(self._clock()).timestamp()
@@ -638,17 +615,22 @@ class HarvestSandbox:
         self._hits.append(now)
         return None
 
-    def _throttled(self, retry_after: int) -> Response:
+    def _refused(self, asked: Asked | None = None) -> Response:
+        self.counters["401"] += 1
+        return JSONResponse(_INVALID_TOKEN, status_code=401, headers={
+            "WWW-Authenticate": 'Bearer realm="Rack::OAuth2 Protected Resources", error="invalid_token"'})
+
+    def _throttled(self, retry_after: int | None) -> Response:
         self.counters["429"] += 1
-        # Harvest's recorded 429 is text/html with an empty body; the hint is the header.
-        return Response(b"", status_code=429, media_type="text/html", headers={"Retry-After": str(retry_after)})
+        # Harvest's recorded 429 is text/html with an empty body; the hint is the header (the
+        # docs promise one, the recording has none).
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return Response(b"", status_code=429, media_type="text/html", headers=headers)
+
+    def _throttle(self, asked: Asked, retry_after: int | None) -> Response:
+        return self._throttled(retry_after)
 
     async def _list_time_entries(self, request: Request) -> Response:
-        if self._faults:
-            fault = self._faults.popleft()
-            if fault == "5xx":
-                return JSONResponse({"status": 503, "error": "Service Unavailable"}, status_code=503)
-            return Response(b'{"time_entries": [', status_code=200, media_type="application/json")
         params = request.query_params
         try:
             page, per_page = _paging(params)
@@ -661,7 +643,7 @@ class HarvestSandbox:
             )
         except _BadParam as exc:
             return JSONResponse({"message": str(exc)}, status_code=422)
-        selected = [] if self._answer_empty else self._select(query)
+        selected = [] if self.faults.answering_empty else self._select(query)
         body = _paginate(request, "time_entries", selected, page, per_page, self.entries.__getitem__)
         self.counters["time_entries"] += 1
         return JSONResponse(body)
@@ -874,7 +856,7 @@ def _notes_for(kind: str, client_id: int) -> Sequence[str]:
             "after_hours": _AFTER_HOURS_NOTES, "travel": _TRAVEL_NOTES}[kind]
 
 
-class HarvestDriver:
+class HarvestDriver(DrivesFaults):
     """The contract suite's vendor-neutral handle on a seeded HarvestSandbox."""
 
     vendor = "harvest"
@@ -921,18 +903,6 @@ class HarvestDriver:
 
     def delete_entry(self, vendor_id: str) -> None:
         self.sandbox.delete_entry(int(vendor_id))
-
-    def fail_auth(self, on: bool = True) -> None:
-        self.sandbox.fail_auth(on)
-
-    def throttle_next(self, n: int, retry_after: int | None) -> None:
-        self.sandbox.throttle_next(n, retry_after or 1)
-
-    def fail_next(self, n: int, kind: str) -> None:
-        self.sandbox.fail_next(n, kind)
-
-    def answer_empty(self, on: bool = True) -> None:
-        self.sandbox.answer_empty(on)
 
 
 def make_driver(clock: Callable[[], datetime]) -> HarvestDriver:

@@ -7,6 +7,7 @@ import binascii
 import json
 import math
 import random
+import re
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from connectors.sandbox_faults import Asked, DrivesFaults, FaultKit, InjectsFaults, Listing
 from connectors.sandbox_push import deliver
 from connectors.toggl.webhooks import SIGNATURE_HEADER, signature
 
@@ -110,6 +112,18 @@ _INTERNAL = ("Internal: slow payer, check with accounts before ordering hardware
              "Internal: {first} stayed an extra hour off the clock")
 
 
+def _continues_search(asked: Asked) -> bool:
+    """Whether a report search asks for a page after the first (it names a first row past 1)."""
+    body = asked.json()
+    row = body.get("first_row_number") if isinstance(body, dict) else None
+    return isinstance(row, int) and row > 1
+
+
+# Where the kit finds the listing: report searches, continued by first_row_number (X-Next-Row-Number).
+LISTING = Listing(re.compile(r"^/reports/api/v3/workspace/\d+/search/time_entries$"),
+                  next_page=_continues_search, needs_body=True)
+
+
 class _BadRequest(ValueError):
     """A request Toggl would answer with 400 (text/plain, as Toggl's errors are)."""
 
@@ -132,7 +146,7 @@ class _Query:
     grouped: bool
 
 
-class TogglSandbox:
+class TogglSandbox(InjectsFaults):
     """An in-memory Toggl Track workspace serving what the connector reads, plus signed webhooks.
 
     ``entries`` is the live store (change it through :meth:`add_entry`, :meth:`edit_entry`,
@@ -152,8 +166,11 @@ class TogglSandbox:
         self.token = token
         self.workspace_id = workspace_id
         self.requests_per_hour = requests_per_hour
-        self._clock = clock or (lambda: datetime.now(UTC))
         self.counters: Counter[str] = Counter()
+        self.faults = FaultKit(counters=self.counters, listing=LISTING, refuse=self._refused,
+                               throttles={"402": self._quota_spent, "429": self._too_fast},
+                               base_clock=clock or (lambda: datetime.now(UTC)))
+        self._clock = self.faults.clock
         self._version = 0
         self.subscription: dict[str, Any] = {
             "subscription_id": 10_713, "workspace_id": workspace_id, "user_id": _ADMIN_USER, "enabled": True,
@@ -185,13 +202,8 @@ class TogglSandbox:
         self._selections: dict[_Query, list[int]] = {}
         self._selections_version = 0
         self._hits: deque[float] = deque()
-        self._auth_failing = False
-        self._forced_402 = 0
-        self._forced_resets_in: int | None = None
-        self._faults: deque[str] = deque()
-        self._answer_empty = False
         prefix = "/api/v9/workspaces/{workspace_id:int}"
-        self.app = Starlette(
+        self.app = self.faults.wrap(Starlette(
             routes=[
                 Route("/reports/api/v3/workspace/{workspace_id:int}/search/time_entries", self._search,
                       methods=["POST"]),
@@ -201,7 +213,7 @@ class TogglSandbox:
             ],
             middleware=[Middleware(_Gate, sandbox=self)],
             exception_handlers={404: _not_found, 405: _not_allowed},
-        )
+        ))
 
     # ------------------------------------------------------------------ reference data
 
@@ -384,25 +396,6 @@ class TogglSandbox:
 
     # ------------------------------------------------------------------ controls
 
-    def fail_auth(self, on: bool = True) -> None:
-        """While on, every request is refused with 403 (a revoked token, a removed user)."""
-        self._auth_failing = on
-
-    def throttle_next(self, n: int, resets_in: int | None = 60) -> None:
-        """The next ``n`` requests get the over-quota 402 (with X-Toggl-Quota-Resets-In unless None)."""
-        self._forced_402 = n
-        self._forced_resets_in = resets_in
-
-    def fail_next(self, n: int, kind: str) -> None:
-        """The next ``n`` report searches fail: "5xx" or "malformed" (a body cut short)."""
-        if kind not in ("5xx", "malformed"):
-            raise ValueError(f"unknown fault {kind!r}")
-        self._faults = deque([kind] * n)
-
-    def answer_empty(self, on: bool = True) -> None:
-        """While on, report searches answer an empty list by mistake."""
-        self._answer_empty = on
-
     # ------------------------------------------------------------------ webhooks
 
     def event_envelope(self, action: str, entry: Mapping[str, Any], *, actor: int | None = None) -> dict[str, Any]:
@@ -580,15 +573,8 @@ class TogglSandbox:
 
     def _gate(self, headers: Headers) -> tuple[Response | None, list[tuple[str, str]]]:
         """Checks every request passes; returns the refusal or the quota headers to add."""
-        self.counters["requests"] += 1
-        if self._forced_402 > 0:
-            self._forced_402 -= 1
-            return self._over_quota(self._forced_resets_in), []
-        if self._auth_failing or not self._authorized(headers.get("authorization", "")):
-            # "401" counts credential refusals for the contract suite; Toggl itself answers 403.
-            self.counters["401"] += 1
-            self.counters["403"] += 1
-            return Response(b"", status_code=403), []
+        if not self._authorized(headers.get("authorization", "")):
+            return self._refused(), []
         # The quota is a sliding 60-minute window; only admitted requests occupy it.
         now = self._now().timestamp()
         while self._hits and self._hits[0] <= now - QUOTA_WINDOW:
@@ -608,6 +594,21 @@ class TogglSandbox:
         except (binascii.Error, UnicodeDecodeError):
             return False
         return user == self.token and password == "api_token"
+
+    def _refused(self, asked: Asked | None = None) -> Response:
+        # "401" counts credential refusals for the contract suite; Toggl itself answers 403.
+        self.counters["401"] += 1
+        self.counters["403"] += 1
+        return Response(b"", status_code=403)
+
+    def _quota_spent(self, asked: Asked, resets_in: int | None) -> Response:
+        return self._over_quota(resets_in)
+
+    def _too_fast(self, asked: Asked, retry_after: int | None) -> Response:
+        """The older leaky-bucket limit ("1 request per second"): 429, Retry-After when given."""
+        self.counters["429"] += 1
+        headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+        return PlainTextResponse("Too Many Requests", status_code=429, headers=headers)
 
     def _over_quota(self, resets_in: int | None) -> Response:
         self.counters["402"] += 1
@@ -635,18 +636,12 @@ class TogglSandbox:
             return PlainTextResponse("Invalid JSON input", status_code=400)
         if isinstance(body, dict):
             self.searches.append(body)
-        if self._faults:
-            fault = self._faults.popleft()
-            self.counters["time_entries"] += 1
-            if fault == "5xx":
-                return PlainTextResponse("Internal Server Error", status_code=500)
-            return Response(b'[{"user_id": 30809356, "username": "Ingr', media_type="application/json")
         try:
             query, first_row, page_size = _parse_search(body)
         except _BadRequest as exc:
             return PlainTextResponse(str(exc), status_code=400)
         self.counters["time_entries"] += 1
-        if self._answer_empty:
+        if self.faults.answering_empty:
             return JSONResponse([])
         rows = self._rows(self._select(query), query.grouped)
         page = rows[first_row - 1:first_row - 1 + page_size]
@@ -860,7 +855,7 @@ def _iso_ns(moment: datetime) -> str:
     return _utc(moment).strftime("%Y-%m-%dT%H:%M:%S.") + f"{_utc(moment).microsecond:06d}000Z"
 
 
-class TogglDriver:
+class TogglDriver(DrivesFaults):
     """The contract suite's vendor-neutral handle on a seeded TogglSandbox."""
 
     vendor = "toggl"
@@ -913,18 +908,6 @@ class TogglDriver:
 
     def delete_entry(self, vendor_id: str) -> None:
         self.sandbox.delete_entry(int(vendor_id))
-
-    def fail_auth(self, on: bool = True) -> None:
-        self.sandbox.fail_auth(on)
-
-    def throttle_next(self, n: int, retry_after: int | None) -> None:
-        self.sandbox.throttle_next(n, retry_after)
-
-    def fail_next(self, n: int, kind: str) -> None:
-        self.sandbox.fail_next(n, kind)
-
-    def answer_empty(self, on: bool = True) -> None:
-        self.sandbox.answer_empty(on)
 
 
 def make_driver(clock: Callable[[], datetime]) -> TogglDriver:

@@ -30,6 +30,11 @@ BASE_URL = "http://sandbox.test"
 T0 = datetime(2026, 11, 18, 15, 0, tzinfo=timezone.utc)
 
 
+def transport_to(driver: SandboxDriver) -> httpx.AsyncBaseTransport:
+    """In process to the sandbox, through its fault kit's transport when it has one."""
+    return driver.faults.transport() if driver.faults is not None else httpx.ASGITransport(app=driver.app)
+
+
 def write_config(folder: Path, driver: SandboxDriver) -> Path:
     """syncd.yaml with the sandbox's account, and one client file per sandbox client."""
     (folder / "clients").mkdir(parents=True)
@@ -57,7 +62,7 @@ class Contract:
     publish_dir: Path
 
     def transport(self) -> httpx.AsyncBaseTransport:
-        return httpx.ASGITransport(app=self.driver.app)
+        return transport_to(self.driver)
 
     def connector(self) -> Connector:
         """A standalone connector for the account (its own funnel), for stream-level checks."""
@@ -75,10 +80,12 @@ class Contract:
 
 
 # What a promise may need of a connector, read from the connector class's declarations.
-# Request counts, throttles, server errors and credentials are HTTP matters; the deletion
-# reconcile's guard needs a source that can re-list a period.
+# Request counts, throttles, server errors and credentials are HTTP matters; a drop folder's
+# own faults (its inbox, its files) are a folder's; the deletion reconcile's guard needs a
+# source that can re-list a period.
 CAPABILITIES: dict[str, Callable[[type[Connector]], bool]] = {
     "http": lambda cls: cls.transport == "http",
+    "files": lambda cls: cls.transport == "files",
     "relisting": lambda cls: cls.lists_window,
 }
 
@@ -107,8 +114,7 @@ async def contract(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
     config = load_config(write_config(tmp_path / "config", driver), environ={})
     store = Store.open(f"sqlite:///{tmp_path / 'syncd.db'}")
     sink = DirectorySink(tmp_path / "public")
-    factory = partial(open_connector, transport=httpx.ASGITransport(app=driver.app), sleep=sleeps,
-                      monotonic=clock.monotonic)
+    factory = partial(open_connector, transport=transport_to(driver), sleep=sleeps, monotonic=clock.monotonic)
     coordinator = Coordinator(config, store, sink, clock=clock, connector_factory=factory)
     yield Contract(vendor, driver, clock, sleeps, store, sink, config, coordinator, tmp_path / "public")
     await coordinator.aclose()

@@ -1,7 +1,8 @@
 """The connector contract: every registered connector, against its own sandbox, keeps these promises.
 
-A promise marked ``needs("http")`` binds connectors read over HTTP only, ``needs("relisting")``
-those whose deletions come from re-listing a period (conftest.CAPABILITIES).
+A promise marked ``needs("http")`` binds connectors read over HTTP only, ``needs("files")`` drop
+folders only, ``needs("relisting")`` those whose deletions come from re-listing a period
+(conftest.CAPABILITIES).
 """
 
 from __future__ import annotations

@@ -17,6 +17,8 @@ import httpx
 from connectors.harvest.sandbox import HarvestSandbox
 from syncd.serving import AppServer
 
+from ..conftest import EXAMPLE_ENV
+
 ROOT = Path(__file__).resolve().parents[2]
 URL = re.compile(r"^(?P<name>[^:]+): (?P<url>http://\S+/c/(?P<token>[A-Za-z0-9_-]+)/)$", re.M)
 STAMPS = ("generated_at", "next_update_by")
@@ -61,11 +63,7 @@ async def test_validate_lists_three_distinct_mistakes_with_file_and_line_and_exi
 
 
 async def test_validate_accepts_the_example_config() -> None:
-    code, out, _ = await syncd("validate", "--config", str(ROOT / "config" / "example"),
-                               env={"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t", "CW_PUBLIC_KEY": "p",
-                                    "CW_PRIVATE_KEY": "k", "CW_CLIENT_ID": "c", "AUTOTASK_USERNAME": "u",
-                                    "AUTOTASK_SECRET": "s", "AUTOTASK_INTEGRATION_CODE": "i",
-                                    "HALO_CLIENT_ID": "h", "HALO_CLIENT_SECRET": "x", "TOGGL_API_TOKEN": "g"})
+    code, out, _ = await syncd("validate", "--config", str(ROOT / "config" / "example"), env=EXAMPLE_ENV)
     assert code == 0
     assert "OK (6 accounts, 6 clients, 2 rule sets)" in out
 

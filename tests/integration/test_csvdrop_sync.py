@@ -261,3 +261,24 @@ async def test_a_missing_inbox_fails_the_source_until_it_is_back(drop: Drop) -> 
     assert isinstance(outcome.error, TransientError) and "cannot read" in str(outcome.error)
     drop.inbox.with_name("elsewhere").rename(drop.inbox)
     assert (await drop.sync()).ok
+
+
+async def test_an_older_export_that_turns_up_after_a_newer_one_of_its_period_is_archived_unread(drop: Drop) -> None:
+    # A sync tool took the older export away before it was read and put it back later (or an
+    # old copy was dropped again): replacing the period with it would undo the newer one.
+    older = drop.put(f"labor_{PERIOD}.csv", NOVEMBER)
+    held = older.with_name(".held.csv")  # a dot name: never read
+    older.rename(held)
+    newer = drop.put(f"labor_{PERIOD} (1).csv", [*NOVEMBER, "2026-11-06,Acme Dental,0.5,Patched the firewall,"
+                                                              "Priya Raman,,Remote support,Yes"])
+    os.utime(newer, (held.stat().st_mtime + 60, held.stat().st_mtime + 60))
+    assert (await drop.sync()).ok
+    assert drop.hours("acme") == Decimal("3.5")
+    held.rename(older)
+    with capture_logs() as logs:
+        outcome = await drop.sync()
+    assert outcome.ok and outcome.touched == set()
+    assert drop.hours("acme") == Decimal("3.5")
+    assert [(e["event"], e["file"]) for e in logs if e["event"].startswith("csv_superseded")] == [
+        ("csv_superseded", older.name)]
+    assert drop.files() == [f"archive/labor_{PERIOD} (1).csv", f"archive/labor_{PERIOD}.csv"]

@@ -271,3 +271,26 @@ async def test_the_vendors_quota_headers_are_read_from_every_answer_and_kept_unt
     assert http.quota.remaining == 12  # an answer without the headers says nothing new
     await http.get_json("/x")
     assert http.quota.remaining == 12
+
+
+@respx.mock
+async def test_walk_pages_refuses_an_empty_page_that_still_links_to_a_next_one() -> None:
+    # The vendor lost page 2's entries: taking it for the end, or skipping it, would lose them.
+    respx.get(f"{BASE}/items", params={"page": "1"}).mock(
+        return_value=httpx.Response(200, json={"items": [1, 2], "links": {"next": f"{BASE}/items?page=2"}}))
+    respx.get(f"{BASE}/items", params={"page": "2"}).mock(
+        return_value=httpx.Response(200, json={"items": [], "links": {"next": f"{BASE}/items?page=3"}}))
+    pages = []
+    with pytest.raises(PayloadError, match="empty page that says more follow"):
+        async for page in walk_pages(funnel(Sleeps()), "/items", params={"page": 1},
+                                     paginator=BodyLinkPaginator(), items_key="items"):
+            pages.append(page)
+    assert pages == [[1, 2]]
+
+
+@respx.mock
+async def test_walk_pages_takes_an_empty_last_page_for_the_end() -> None:
+    respx.get(f"{BASE}/items").mock(return_value=httpx.Response(200, json={"items": [], "links": {"next": None}}))
+    pages = [p async for p in walk_pages(funnel(Sleeps()), "/items", params=None,
+                                         paginator=BodyLinkPaginator(), items_key="items")]
+    assert pages == [[]]

@@ -10,9 +10,10 @@ import pytest
 from syncd.config import load_config, read_yaml
 from syncd.errors import ConfigError
 
+from ...conftest import EXAMPLE_ENV
+
 ROOT = Path(__file__).resolve().parents[3]
-ENV = {"HARVEST_ACCOUNT_ID": "1", "HARVEST_TOKEN": "t", "CW_PUBLIC_KEY": "p", "CW_PRIVATE_KEY": "k", "CW_CLIENT_ID": "c", "AUTOTASK_USERNAME": "u", "AUTOTASK_SECRET": "s", "AUTOTASK_INTEGRATION_CODE": "i", "HALO_CLIENT_ID": "h", "HALO_CLIENT_SECRET": "x", "TOGGL_API_TOKEN": "g", "DEMO_HARVEST_URL": "http://x",
-       "DEMO_HARVEST_ACCOUNT": "1", "DEMO_HARVEST_TOKEN": "t"}
+ENV = EXAMPLE_ENV
 
 
 def write(root: Path, files: dict[str, str]) -> Path:

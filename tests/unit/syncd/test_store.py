@@ -144,6 +144,19 @@ def test_worker_names_are_collected_per_account(any_store: Store) -> None:
     assert any_store.worker_names(["other"]) == set()
 
 
+def test_worker_names_are_every_distinct_name_of_the_accounts_asked_and_no_other(any_store: Store) -> None:
+    names = ["Åsa Ek", "Priya", "Priya Raman", "priya raman", "Zoë Ng", "Ólafur Arnalds", "Sven Lindqvist"]
+    # Each name on several entries (one name's all deleted), and an entry without a worker.
+    any_store.apply_entries("h", [entry(f"{i}-{n}", worker_name=name) for i, name in enumerate(names) for n in range(3)]
+                            + [entry("anon", worker_name=None)], now=NOW)
+    any_store.apply_entries("cw", [dataclasses.replace(entry("9"), account="cw", worker_name="Kwame Asante")], now=NOW)
+    any_store.mark_deleted("h", {"6-0", "6-1", "6-2"}, now=NOW)
+    assert any_store.worker_names(["h"]) == set(names)
+    assert any_store.worker_names(["h", "cw", "h"]) == {*names, "Kwame Asante"}
+    assert any_store.worker_names(["cw"]) == {"Kwame Asante"}
+    assert any_store.worker_names([]) == set()
+
+
 def test_a_large_page_is_upserted_in_chunks(any_store: Store) -> None:
     page = [entry(str(i)) for i in range(1_234)]
     assert any_store.apply_entries("h", page, now=NOW) == Applied(1_234, {"acme"})

@@ -269,6 +269,15 @@ async def test_a_next_page_repeating_one_already_read_is_a_paging_loop(at: Autot
 
 
 @respx.mock
+async def test_an_empty_page_that_links_to_a_next_one_is_a_payload_error(at: AutotaskConnector) -> None:
+    lookups()
+    respx.post(ENTRIES).mock(return_value=httpx.Response(200, json=page([wire(1)], f"{NEXT}?paging=2")))
+    respx.get(url__startswith=NEXT).mock(return_value=httpx.Response(200, json=page([], f"{NEXT}?paging=3")))
+    with pytest.raises(PayloadError, match="empty page that says more follow"):
+        await collect(at.changes(SINCE, date(2026, 1, 1)))
+
+
+@respx.mock
 @pytest.mark.parametrize("answer", [
     pytest.param(httpx.Response(200, json={"pageDetails": {}}), id="no-items"),
     pytest.param(httpx.Response(200, json={"items": [7]}), id="item-not-an-object"),

@@ -335,7 +335,7 @@ async def test_answer_empty_lists_nothing_with_an_empty_link(client: httpx.Async
 
 def test_an_unknown_fault_kind_is_refused(sandbox: ConnectWiseSandbox) -> None:
     with pytest.raises(ValueError):
-        sandbox.fail_next(1, "timeout")
+        sandbox.fail_next(1, "gremlins")
 
 
 # --- mutations ------------------------------------------------------------------------

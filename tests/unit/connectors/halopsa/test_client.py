@@ -74,7 +74,9 @@ def row(ticket: int, action: int, client: int = 12, **changes: Any) -> dict[str,
             "tickettype_id": 1, "tickettype_name": "Incident", **changes}
 
 
-def report(rows: list[dict[str, Any]], **extra: Any) -> httpx.Response:
+def report(rows: list[dict[str, Any]], *, left: int | None = None, **extra: Any) -> httpx.Response:
+    """A report answer; each row says ``left`` rows match from this page on (by default: this page's)."""
+    rows = [{**r, "rows_left": len(rows) if left is None else left} for r in rows]
     return httpx.Response(200, json={"id": 0, "report": {"rows": rows, "loaded": True, "load_error": "", **extra}})
 
 
@@ -194,7 +196,7 @@ async def test_the_sql_is_exactly_the_builders(halo: HaloConnector) -> None:
 async def test_full_report_pages_continue_after_the_last_ticket_and_action(halo: HaloConnector) -> None:
     respx.post(TOKEN).mock(return_value=token_ok())
     first = [row(4100 + i // 3, i % 3 + 1) for i in range(REPORT_PAGE_SIZE)]
-    route = respx.post(REPORT).mock(side_effect=[report(first), report([row(9000, 1)])])
+    route = respx.post(REPORT).mock(side_effect=[report(first, left=REPORT_PAGE_SIZE + 1), report([row(9000, 1)])])
     entries = await collect(halo.changes(SINCE, date(2026, 1, 1)))
     assert route.call_count == 2
     second = parse_report_sql(posted_sql(route.calls[1].request))
@@ -203,20 +205,50 @@ async def test_full_report_pages_continue_after_the_last_ticket_and_action(halo:
 
 
 @respx.mock
-async def test_a_full_last_page_costs_one_more_request_that_answers_empty(halo: HaloConnector) -> None:
+async def test_a_full_last_page_needs_no_more_request_when_its_count_says_nothing_follows(
+        halo: HaloConnector) -> None:
     respx.post(TOKEN).mock(return_value=token_ok())
     full = [row(5000 + i, 1) for i in range(REPORT_PAGE_SIZE)]
-    route = respx.post(REPORT).mock(side_effect=[report(full), report([])])
+    route = respx.post(REPORT).mock(side_effect=[report(full)])
     await collect(halo.changes(SINCE, date(2026, 1, 1)))
+    assert route.call_count == 1
+
+
+@respx.mock
+async def test_a_short_page_whose_count_says_more_follow_is_followed(halo: HaloConnector) -> None:
+    # A server that answers fewer rows than TOP asked for does not end the listing early.
+    respx.post(TOKEN).mock(return_value=token_ok())
+    route = respx.post(REPORT).mock(side_effect=[report([row(5000, 1), row(5001, 1)], left=3),
+                                                 report([row(5002, 1)])])
+    entries = await collect(halo.changes(SINCE, date(2026, 1, 1)))
     assert route.call_count == 2
+    assert {e.vendor_id for e in entries if not e.deleted} == {"5000:1", "5001:1", "5002:1"}
+
+
+@respx.mock
+async def test_an_empty_page_where_rows_were_promised_is_a_payload_error_not_the_end(halo: HaloConnector) -> None:
+    respx.post(TOKEN).mock(return_value=token_ok())
+    full = [row(5000 + i, 1) for i in range(REPORT_PAGE_SIZE)]
+    respx.post(REPORT).mock(side_effect=[report(full, left=2500), report([])])
+    with pytest.raises(PayloadError, match="empty page where 1500 more rows were promised"):
+        await collect(halo.changes(SINCE, date(2026, 1, 1)))
+
+
+@respx.mock
+async def test_a_page_without_its_row_count_is_a_payload_error(halo: HaloConnector) -> None:
+    respx.post(TOKEN).mock(return_value=token_ok())
+    respx.post(REPORT).mock(return_value=httpx.Response(200, json={"report": {"rows": [row(5000, 1)]}}))
+    with pytest.raises(PayloadError, match="rows_left"):
+        await collect(halo.changes(SINCE, date(2026, 1, 1)))
 
 
 @respx.mock
 async def test_rows_that_go_backwards_are_a_payload_error_not_a_loop(halo: HaloConnector) -> None:
     respx.post(TOKEN).mock(return_value=token_ok())
     page = [row(5000 + i, 1) for i in range(REPORT_PAGE_SIZE)]
-    respx.post(REPORT).mock(side_effect=[report(page), report(page)])
-    with pytest.raises(PayloadError, match="out of order"):
+    respx.post(REPORT).mock(side_effect=[report(page, left=2 * REPORT_PAGE_SIZE),
+                                         report(page, left=2 * REPORT_PAGE_SIZE)])
+    with pytest.raises(PayloadError, match="paging loop, rows out of order"):
         await collect(halo.changes(SINCE, date(2026, 1, 1)))
 
 
@@ -421,6 +453,20 @@ async def test_the_ticket_route_pages_tickets_100_at_a_time_until_record_count()
 
 
 @respx.mock
+async def test_the_ticket_route_refuses_an_empty_tickets_page_while_record_count_says_more_follow() -> None:
+    halo = connector(route="tickets")
+    respx.post(TOKEN).mock(return_value=token_ok())
+    respx.get(TICKETS).mock(side_effect=[
+        httpx.Response(200, json={"page_no": 1, "page_size": 100, "record_count": 150,
+                                  "tickets": [ticket(5000 + i) for i in range(100)]}),
+        httpx.Response(200, json={"page_no": 2, "page_size": 100, "record_count": 150, "tickets": []})])
+    respx.get(ACTIONS).mock(return_value=httpx.Response(200, json={"record_count": 0, "actions": []}))
+    with pytest.raises(PayloadError, match="page 2 is empty but 50 of 150 tickets are still to come"):
+        await collect(halo.changes(SINCE, date(2026, 1, 1)))
+    await halo.aclose()
+
+
+@respx.mock
 async def test_the_ticket_route_backfill_keeps_only_work_from_the_backfill_start() -> None:
     halo = connector(route="tickets")
     respx.post(TOKEN).mock(return_value=token_ok())
@@ -530,7 +576,7 @@ async def test_measured_on_the_sandbox_the_report_route_is_never_dearer_than_the
     ticket_cost, ticket_seen = await rig.poll(ticket_route, since)
     assert report_seen == ticket_seen == n
     # The report route: one request per 1000 changed actions (at least one).
-    assert report_cost == max(1, math.ceil(n / REPORT_PAGE_SIZE)) + (n % REPORT_PAGE_SIZE == 0 and n > 0)
+    assert report_cost == max(1, math.ceil(n / REPORT_PAGE_SIZE))
     # The ticket route: one per 100 changed tickets (at least one), plus one per ticket.
     assert ticket_cost == max(1, math.ceil(tickets * (n > 0) / 100)) + tickets * (n > 0)
     assert report_cost <= ticket_cost

@@ -264,6 +264,7 @@ async def test_a_changed_since_report_returns_timed_actions_of_the_clients_as_al
         "nonbilltime": 0.0, "actionchargehours": 0.0, "traveltime": 0.5, "actionoohtime": 1.0,
         "hiddenfromuser": False, "note": "Fixed it", "chargerate": 2, "last_updated": "2026-11-20T15:10:00.000",
         "client_id": 12, "ticket_summary": "Printer offline", "tickettype_id": 1, "tickettype_name": "Incident",
+        "rows_left": 1,
     }
 
 
@@ -298,6 +299,9 @@ async def test_report_pages_continue_after_the_keyset_position(http: httpx.Async
         NOW.date(), None, [12], top=10, after=sql.After(*keys[1])))).json()
     assert [(r["ticket_id"], r["id"]) for r in first["report"]["rows"]] == keys[:2]
     assert [(r["ticket_id"], r["id"]) for r in rest["report"]["rows"]] == keys[2:]
+    # Each row counts the rows matching from its page on: whether more follow is the report's word.
+    assert {r["rows_left"] for r in first["report"]["rows"]} == {5}
+    assert {r["rows_left"] for r in rest["report"]["rows"]} == {3}
 
 
 async def test_deleted_tickets_and_deleted_actions_leave_the_report(http: httpx.AsyncClient, sandbox: HaloSandbox) -> None:
@@ -370,7 +374,7 @@ async def test_fail_next_breaks_time_entry_listings_only_and_zero_clears_it(
     sandbox.fail_next(3, "5xx")
     assert (await http.get("/api/Tickets", headers=headers)).status_code == 200
     assert (await run_report(http, headers, query)).status_code == 500
-    assert (await http.get("/api/Actions", headers=headers, params={"ticket_id": 4101})).status_code == 500
+    assert (await http.get("/api/Actions", headers=headers, params={"ticket_id": 4101})).status_code == 502
     sandbox.fail_next(2, "malformed")  # replaces what is still queued
     malformed = await run_report(http, headers, query)
     assert malformed.status_code == 200
@@ -379,7 +383,7 @@ async def test_fail_next_breaks_time_entry_listings_only_and_zero_clears_it(
     sandbox.fail_next(0, "malformed")
     assert len((await run_report(http, headers, query)).json()["report"]["rows"]) == 1
     with pytest.raises(ValueError, match="unknown fault"):
-        sandbox.fail_next(1, "timeout")
+        sandbox.fail_next(1, "gremlins")
 
 
 async def test_answer_empty_empties_reports_and_action_listings(http: httpx.AsyncClient, sandbox: HaloSandbox) -> None:

@@ -24,10 +24,11 @@ from syncd.rules.testing import (
     run_rule_tests,
 )
 
-from ..test_config import ENV  # every variable the shipped configs refer to
+from ....conftest import EXAMPLE_ENV
 
 ROOT = Path(__file__).resolve().parents[4]
 RULE_FILES = sorted((ROOT / "config").glob("*/rules/*.yaml"))
+ENV = EXAMPLE_ENV
 
 
 # --- the shipped rule files ---------------------------------------------------------------------
