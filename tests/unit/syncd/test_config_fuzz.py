@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -284,8 +285,15 @@ async def test_values_at_their_edges_load_and_run_or_are_refused_naming_file_and
 @settings(max_examples=max(10, settings.default.max_examples // 4), suppress_health_check=[HealthCheck.too_slow])
 @given(config_dirs())
 def test_validate_exits_0_or_78_listing_each_problem_with_file_and_line(edited: Edited) -> None:
-    with edited.directory() as root:
-        result = CliRunner().invoke(app, ["validate", "--config", str(root)], env={**ENV, "SYNCD_LOG_LEVEL": "error"})
+    # The command configures logging onto the runner's captured stream, closed afterwards;
+    # later tests must not inherit it.
+    saved = structlog.get_config()
+    try:
+        with edited.directory() as root:
+            result = CliRunner().invoke(app, ["validate", "--config", str(root)],
+                                        env={**ENV, "SYNCD_LOG_LEVEL": "error"})
+    finally:
+        structlog.configure(**saved)
     assert result.exit_code in (0, EX_CONFIG), (result.exit_code, result.output, result.exception)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     if result.exit_code == EX_CONFIG:
