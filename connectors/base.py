@@ -6,13 +6,26 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+import httpx
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from connectors.http import Funnel
+from syncd.config import Timezone
 from syncd.durations import Interval
 from syncd.models import TimeEntry
+
+
+def _base_url(value: str) -> str:
+    # Checked here: the connector's HTTP client is built when the daemon starts or reloads.
+    try:
+        url = httpx.URL(value)
+    except httpx.InvalidURL as err:
+        raise ValueError(f"not a URL ({err})") from err
+    if url.scheme not in ("http", "https") or not url.host:
+        raise ValueError("expected an http:// or https:// address such as https://api.example.com")
+    return value
 
 
 class AccountSettings(BaseModel):
@@ -21,10 +34,10 @@ class AccountSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     vendor: str
-    base_url: str | None = Field(
+    base_url: Annotated[str, AfterValidator(_base_url)] | None = Field(
         default=None, description="Point at a self-hosted instance, a proxy or a sandbox."
     )
-    timezone: str | None = Field(
+    timezone: Timezone | None = Field(
         default=None, description="Timezone of the vendor's local times; defaults to defaults.timezone."
     )
     lookback: Interval = Field(

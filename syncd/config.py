@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import babel
+import httpx
 import yaml
 from pydantic import (
     AfterValidator,
@@ -32,6 +33,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from syncd.cadence import check_cron, longest_gap
 from syncd.durations import Interval, parse_interval
 from syncd.errors import ConfigError, ConfigProblem
+from syncd.models import FIRST_DAY, LAST_DAY
 from syncd.rules.hours import BusinessHours, parse_business_hours
 from syncd.rules.redact import BUILTINS as BUILTIN_REDACTIONS
 from syncd.rules.redact import check_pattern
@@ -66,6 +68,15 @@ def _locale(name: str) -> str:
     except (babel.UnknownLocaleError, ValueError) as err:
         raise ValueError(f"unknown locale {name!r} (use a name such as en, en_GB or de_DE)") from err
     return name
+
+
+def _work_day(day: date) -> date:
+    # Dates the ledger sums over (cycle anchors, adjustments, rule-test entries) stay where
+    # work can be dated, so no cycle end or timezone shift falls off the calendar.
+    on = day.date() if isinstance(day, datetime) else day
+    if not FIRST_DAY <= on <= LAST_DAY:
+        raise ValueError(f"{on.isoformat()} is outside {FIRST_DAY.year}..{LAST_DAY.year}")
+    return day
 
 
 def _regex(pattern: str) -> str:
@@ -123,6 +134,8 @@ WorkingHours = Annotated[BusinessHours, BeforeValidator(parse_business_hours), W
 Duration = Annotated[Interval, WithJsonSchema(_DURATION_SCHEMA)]
 # A locale name such as "en", "en_GB" or "pt-BR"; the page formats dates and numbers with it.
 Locale = Annotated[str, Field(pattern=r"^[a-z]{2,3}([_-][A-Za-z0-9]{2,8})*$"), AfterValidator(_locale)]
+WorkDay = Annotated[date, AfterValidator(_work_day)]
+WorkTime = Annotated[datetime, AfterValidator(_work_day)]
 LocalDate = date  # for models with a field named `date`, which hides the type in the class body
 
 
@@ -255,10 +268,10 @@ class CycleConfig(Strict):
     """Exactly one of monthly / quarterly / yearly (each anchored on its first start date)
     or block (a prepaid block from its start date that never resets)."""
 
-    monthly: date | None = None
-    quarterly: date | None = None
-    yearly: date | None = None
-    block: date | None = Field(
+    monthly: WorkDay | None = None
+    quarterly: WorkDay | None = None
+    yearly: WorkDay | None = None
+    block: WorkDay | None = Field(
         default=None, description="A prepaid block from this date: never resets; used up by work, topped up "
                                   "by adjustments.")
 
@@ -322,7 +335,7 @@ class PoolConfig(Strict):
 class AdjustmentConfig(Strict):
     """A top-up (positive) or correction (negative) shown to the client with its note."""
 
-    date: date
+    date: WorkDay
     hours: Hours
     note: str = Field(min_length=1)
     pool: str | None = None
@@ -582,8 +595,8 @@ class SampleEntry(Strict):
     vendor: str | None = Field(default=None, description="The vendor of the entry's account (for `vendor:`).")
     account: str = "test"
     vendor_id: str | None = Field(default=None, description="Default: test-<index>.")
-    work_date: date | None = Field(default=None, description="Default: the start's local date, else today.")
-    start: datetime | None = Field(
+    work_date: WorkDay | None = Field(default=None, description="Default: the start's local date, else today.")
+    start: WorkTime | None = Field(
         default=None, description="Local start, e.g. 2026-03-09 19:30, in the test's timezone.")
     duration: Duration = Field(default=3600, description="How long: 45m, 1h30m … (default 1h).")
     billable: bool = True
@@ -749,6 +762,10 @@ class Config:
 
 # --- YAML with line numbers ------------------------------------------------------------
 
+# A config file is small: past these, a document is a mistake or an attack (aliases that
+# expand exponentially), refused before it is walked, built or validated.
+MAX_NODES = 100_000
+MAX_DEPTH = 64
 _ENV = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>[^}]*))?\}")
 Path_ = tuple[str | int, ...]
 
@@ -806,15 +823,27 @@ def read_yaml(path: Path, *, environ: Mapping[str, str] | None = None) -> tuple[
     environ = os.environ if environ is None else environ
     name = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+        data = path.read_bytes()
+    except OSError as err:
         raise ConfigError(ConfigProblem(name, None, None, f"cannot read: {err}")) from err
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(ConfigProblem(name, line, None, f"not UTF-8 text: byte {data[err.start]:#04x} "
+                                                          "cannot be read (save the file as UTF-8)")) from err
     loader = yaml.SafeLoader(text)
     lines = LineMap()
     try:
-        node = loader.get_single_node()
+        try:
+            node = loader.get_single_node()
+        except RecursionError as err:
+            raise ConfigError(ConfigProblem(name, loader.line + 1, None,
+                                            f"nested more than {MAX_DEPTH} levels deep")) from err
         if node is None:
+            lines.set((), 1)  # an empty document: what it lacks is missing from its top
             return {}, lines
+        _check_expansion(node, name)
         found: list[str | tuple[int, str]] = []
         _walk(node, (), lines, found, environ)
         if found:
@@ -833,6 +862,39 @@ def read_yaml(path: Path, *, environ: Mapping[str, str] | None = None) -> tuple[
     finally:
         loader.dispose()
     return data, lines
+
+
+def _check_expansion(root: yaml.Node, file: str) -> None:
+    """Refuse a document whose aliases expand it past MAX_NODES values ("billion laughs"),
+    that nests deeper than MAX_DEPTH, or whose alias refers to the node holding it: each would
+    hang or exhaust the loader. Aliases are counted as what they expand to, each node once."""
+    sizes: dict[int, int] = {}
+    holding: set[int] = set()
+
+    def size(node: yaml.Node, depth: int) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        line = node.start_mark.line + 1
+        if key in holding:
+            raise ConfigError(ConfigProblem(file, line, None, "an alias refers to the value that holds it"))
+        if depth > MAX_DEPTH:
+            raise ConfigError(ConfigProblem(file, line, None, f"nested more than {MAX_DEPTH} levels deep"))
+        holding.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1 + sum(size(child, depth + 1) for child in children)
+        holding.discard(key)
+        if total > MAX_NODES:
+            raise ConfigError(ConfigProblem(file, line, None, f"aliases expand this to more than {MAX_NODES:,} "
+                                                              "values: write it out, or use fewer aliases"))
+        sizes[key] = total
+        return total
+
+    size(root, 0)
 
 
 def _unbuildable_scalar(node: yaml.Node) -> tuple[int | None, str]:
@@ -895,6 +957,27 @@ def _unknown_targets(names: list[str], targets: set[str] | None, file: str, line
             for i, name in enumerate(names) if name not in targets]
 
 
+def _unsendable(settings: Any) -> list[tuple[str | None, str]]:
+    """(field, message) for each account setting an HTTP request cannot carry: credentials and
+    header values are plain ASCII, and a value that is not would stop the connector being built."""
+    from connectors.registry import connector_class
+
+    found = []
+    for field, value in settings:
+        text = value.get_secret_value() if isinstance(value, SecretStr) else None
+        if text is not None and not (text.isascii() and text.isprintable()):
+            found.append((field, "holds characters a credential cannot have (letters, digits and ASCII "
+                                 "punctuation only)"))
+    if found:
+        return found
+    try:
+        httpx.Headers(connector_class(settings.vendor).http_options(settings).get("headers") or {})
+    except (UnicodeEncodeError, ValueError):
+        return [(None, "a value sent in the vendor's request headers (such as user_agent) holds characters "
+                       "other than ASCII")]
+    return []
+
+
 def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -> Config:
     """Load and cross-check a config directory; raise ConfigError listing every problem."""
     from connectors.registry import connector_class, vendors
@@ -935,7 +1018,7 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
                                           "account names are lower-case letters, digits, - or _"))
             continue
         vendor = raw.get("vendor") if isinstance(raw, dict) else None
-        if vendor not in vendors():
+        if not isinstance(vendor, str) or vendor not in vendors():
             problems.append(ConfigProblem(
                 str(main), main_lines.line((*at, "vendor")), _location((*at, "vendor")),
                 f"unknown vendor {vendor!r}; known: {', '.join(sorted(vendors()))}"))
@@ -944,6 +1027,10 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
             accounts[name] = connector_class(vendor).settings_model.model_validate(raw)
         except ValidationError as err:
             problems.extend(problems_from(err, str(main), main_lines, at))
+            continue
+        for field, message in _unsendable(accounts[name]):
+            where = (*at, field) if field else at
+            problems.append(ConfigProblem(str(main), main_lines.line(where), _location(where), message))
 
     rule_sets: dict[str, RuleSetFile] = {}
     rule_lines: dict[str, tuple[str, LineMap]] = {}
@@ -959,9 +1046,11 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
 
     clients: dict[str, ClientSpec] = {}
     defaults = syncd_file.defaults
-    for name in defaults.rules:
+    for i, name in enumerate(defaults.rules):
         if name not in known_rule_sets:
-            problems.append(ConfigProblem(str(main), None, "defaults.rules", f"no rule set named {name!r} in rules/"))
+            at = ("defaults", "rules", i)
+            problems.append(ConfigProblem(str(main), main_lines.line(at), _location(at),
+                                          f"no rule set named {name!r} in rules/"))
     targets = set(syncd_file.notify) if parsed_main is not None else None
     problems.extend(_unknown_targets(defaults.notify, targets, str(main), main_lines, ("defaults", "notify")))
     for path in _yaml_files(root / "clients"):
@@ -977,9 +1066,10 @@ def load_config(root: Path | str, *, environ: Mapping[str, str] | None = None) -
         for i, raw in enumerate(client.sources):
             at = ("sources", i)
             account = raw.get("account") if isinstance(raw, dict) else None
-            if main_data is None or (account in known_accounts and account not in accounts):
+            if main_data is None or (isinstance(account, str) and account in known_accounts
+                                     and account not in accounts):
                 continue  # syncd.yaml or the account itself is broken, and already reported
-            if account not in accounts:
+            if not isinstance(account, str) or account not in accounts:
                 known = ", ".join(sorted(accounts)) or "none"
                 problems.append(ConfigProblem(str(path), lines.line(at), _location((*at, "account")),
                                               f"no account named {account!r} in syncd.yaml (known: {known})"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -9,12 +10,17 @@ from pydantic import BeforeValidator
 
 _PART = re.compile(r"(\d+)\s*(d|h|m|s)")
 _UNIT = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+# Longer than any refresh, lookback or rule duration means anything for; also what schedulers
+# and date sums can hold.
+MAX_INTERVAL = 366 * 86400
 _WHOLE = re.compile(r"^\s*(?:\d+\s*[dhms]\s*)+$")
 
 
 def parse_interval(value: Any) -> int:
     """Seconds in an interval written as "15m", "1h30m", "2d" or a bare number of seconds."""
     if isinstance(value, bool):
+        raise ValueError(f"expected an interval such as 15m or 1h, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
         raise ValueError(f"expected an interval such as 15m or 1h, got {value!r}")
     if isinstance(value, (int, float)):
         seconds = int(value)
@@ -24,6 +30,8 @@ def parse_interval(value: Any) -> int:
         raise ValueError(f"expected an interval such as 15m, 1h or 1h30m, got {value!r}")
     if seconds <= 0:
         raise ValueError(f"an interval must be longer than zero, got {value!r}")
+    if seconds > MAX_INTERVAL:
+        raise ValueError(f"an interval of at most {MAX_INTERVAL // 86400} days, got {value!r}")
     return seconds
 
 

@@ -68,11 +68,14 @@ class ConfigProblem:
 
     __slots__ = ("file", "line", "field", "message")
 
+    # A message quotes the value it refuses; a value pasted in by mistake can be any length.
+    MAX_MESSAGE = 300
+
     def __init__(self, file: str | None, line: int | None, field: str | None, message: str) -> None:
         self.file = file
         self.line = line
         self.field = field
-        self.message = message
+        self.message = message if len(message) <= self.MAX_MESSAGE else message[: self.MAX_MESSAGE - 1] + "…"
 
     def __str__(self) -> str:
         where = self.file or "config"

@@ -346,11 +346,13 @@ def forecast(cycle: Cycle, today: date, used: Decimal, available: Decimal) -> da
     elapsed = (today - cycle.start).days + 1
     if elapsed < FORECAST_FROM_DAY or used <= 0 or available - used <= 0:
         return None
-    days = (available * elapsed / used).to_integral_value(rounding=ROUND_CEILING)
-    when = cycle.start + timedelta(days=int(days) - 1)
-    if cycle.end is None:
-        return when if when <= today + timedelta(days=FORECAST_HORIZON_DAYS) else None
-    return when if when < cycle.end else None
+    days = int((available * elapsed / used).to_integral_value(rounding=ROUND_CEILING))
+    last = cycle.end - timedelta(days=1) if cycle.end is not None else today + timedelta(days=FORECAST_HORIZON_DAYS)
+    # Compared in days before any date is made: a slow pace on a large balance can put the
+    # day past the calendar's end (10,000 h at 0.01 h over a month is millions of days).
+    if days - 1 > (last - cycle.start).days:
+        return None
+    return cycle.start + timedelta(days=days - 1)
 
 
 def notices(used: Decimal, available: Decimal, thresholds: Iterable[int]) -> tuple[str, ...]:

@@ -11,6 +11,11 @@ from typing import Any, Literal
 Location = Literal["remote", "onsite", "unknown"]
 
 HUNDREDTH = Decimal("0.01")
+# The days work can be dated, and so the dates a config can name. Outside them a value is a
+# placeholder or a typo ("0001-01-01", "9999-12-31"), never work; keeping every date inside
+# also keeps every later date sum (a timezone shift, a cycle's end, a day before a start) far
+# inside what a date can hold.
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
 
 
 def hours(value: Decimal | int | str) -> Decimal:

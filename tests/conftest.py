@@ -12,10 +12,21 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from hypothesis import settings
 
 from syncd.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Property and fuzz tests: a quick default that keeps the suite's fuzzing near a minute, a
+# derandomized one for CI (the same examples every run), and HYPOTHESIS_PROFILE=long for
+# a deep search. Expensive properties take a share of the profile's max_examples.
+settings.register_profile("default", max_examples=100, deadline=None)
+settings.register_profile("ci", parent=settings.get_profile("default"), derandomize=True, database=None,
+                          print_blob=True)
+settings.register_profile("long", max_examples=2000, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "default"))
+
 PG_URL = os.environ.get("SYNCD_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 # A placeholder for every variable deploy/syncd.env.example lists: what config/example refers

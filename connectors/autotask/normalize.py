@@ -6,9 +6,10 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from connectors import fields
+from connectors.fields import FieldError, read
 from syncd.errors import PayloadError
 from syncd.models import Location, TimeEntry
 
@@ -18,6 +19,7 @@ from syncd.models import Location, TimeEntry
 
 AFTER_HOURS_TAG = "after-hours"
 _FRACTION = re.compile(r"(\.\d{6})\d+")
+_ID = re.compile(r"-?[0-9]{1,19}")
 
 Record = Mapping[str, Any]
 
@@ -55,12 +57,9 @@ def parse_instant(text: Any) -> datetime:
     The API "measures date-time values in UTC" (AT-docs TimeEntriesEntity); a value without
     an offset is taken as UTC, and .NET's seven fractional digits are cut to Python's six.
     """
-    if not isinstance(text, str):
-        raise TypeError(f"expected a timestamp string, got {type(text).__name__}")
-    value = datetime.fromisoformat(_FRACTION.sub(r"\1", text.strip()).replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    if isinstance(text, str):
+        text = _FRACTION.sub(r"\1", text.strip())
+    return fields.instant(text)
 
 
 def parse_work_date(text: Any) -> date:
@@ -72,14 +71,15 @@ def parse_work_date(text: Any) -> date:
     and 13:00Z (Australia) are the following day's midnight.
     """
     moment = parse_instant(text)
-    return (moment + timedelta(hours=12)).date() if moment.hour >= 12 else moment.date()
+    work_date = (moment + timedelta(hours=12)).date() if moment.hour >= 12 else moment.date()
+    if work_date > fields.LAST_DAY:
+        raise ValueError(f"{work_date.isoformat()} is outside {fields.FIRST_DAY.year}..{fields.LAST_DAY.year}")
+    return work_date
 
 
 def hours_to_seconds(value: Any) -> int:
-    """``hoursWorked`` (a decimal number of hours) as whole seconds, never negative."""
-    if value is None or isinstance(value, bool):
-        raise ValueError("hoursWorked is missing")
-    return max(int((Decimal(str(value)) * 3600).to_integral_value()), 0)
+    """``hoursWorked`` (a decimal number of hours) as whole seconds (see fields.duration)."""
+    return fields.seconds(value)
 
 
 def as_id(value: Any) -> int | None:
@@ -88,7 +88,7 @@ def as_id(value: Any) -> int | None:
         return None
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and _ID.fullmatch(value.strip()):
         return int(value)
     return None
 
@@ -129,7 +129,7 @@ def company_of(raw: Record, refs: References) -> int | None:
 
 
 def _text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else None
+    return fields.clean(value).strip() or None if isinstance(value, str) else None
 
 
 def _name(record: Record | None, key: str) -> str | None:
@@ -158,25 +158,28 @@ def normalize(raw: Any, *, account: str, client_key: str | None, refs: Reference
     if not isinstance(raw, Mapping):
         raise PayloadError(f"Autotask time entry: expected an object, got {type(raw).__name__}")
     try:
-        vendor_id = as_id(raw["id"])
-        if vendor_id is None:
-            raise ValueError(f"id {raw['id']!r} is not an integer")
-        work_date = parse_work_date(raw["dateWorked"])
-        seconds = hours_to_seconds(raw.get("hoursWorked"))
+        vendor_id = read(raw, "id", fields.record_id)
+        work_date = read(raw, "dateWorked", parse_work_date)
+        seconds = read(raw, "hoursWorked", hours_to_seconds)
         # lastModifiedDateTime is the cursor's clock; an entry never edited may lack it.
-        stamp = raw.get("lastModifiedDateTime") or raw.get("createDateTime")
-        if not stamp:
-            raise ValueError("neither lastModifiedDateTime nor createDateTime is given")
-        updated_at = parse_instant(stamp)
-        started_at = parse_instant(raw["startDateTime"]) if raw.get("startDateTime") else None
-    except (KeyError, TypeError, ValueError, InvalidOperation) as err:
-        raise PayloadError(f"Autotask time entry {raw.get('id')!r}: {type(err).__name__}: {err}") from err
+        if raw.get("lastModifiedDateTime"):
+            updated_at = read(raw, "lastModifiedDateTime", parse_instant)
+        elif raw.get("createDateTime"):
+            updated_at = read(raw, "createDateTime", parse_instant)
+        else:
+            raise FieldError("lastModifiedDateTime", "missing (and no createDateTime)")
+        started_at = read(raw, "startDateTime", fields.optional(parse_instant))
+        non_billable = read(raw, "isNonBillable", fields.flag)
+        notes, internal = read(raw, "summaryNotes", fields.text), read(raw, "internalNotes", fields.text)
+        resource_id = as_id(raw.get("resourceID"))
+        worker_name = read(raw, "resourceID", lambda _: fields.name(resource_name(lookup(refs.resources, resource_id))))
+    except FieldError as err:
+        raise PayloadError(f"Autotask time entry {fields.shown(raw.get('id'))}: {err}") from err
 
     ticket_id = as_id(raw.get("ticketID"))
     ticket = lookup(refs.tickets, ticket_id)
     task = lookup(refs.tasks, raw.get("taskID"))
     project = lookup(refs.projects, task.get("projectID")) if task else None
-    resource_id = as_id(raw.get("resourceID"))
     code_id = as_id(raw.get("billingCodeID"))
     work_type = _name(lookup(refs.billing_codes, code_id), "name")
     # An after-hours code is also judged by its regular code's name ("On-site Support").
@@ -185,15 +188,15 @@ def normalize(raw: Any, *, account: str, client_key: str | None, refs: Reference
     ticket_type = as_id(ticket.get("ticketType")) if ticket else None  # a picklist value
     return TimeEntry(
         account=account,
-        vendor_id=str(vendor_id),
+        vendor_id=vendor_id,
         client_key=client_key,
         work_date=work_date,
         duration_seconds=seconds,
         updated_at=updated_at,
         started_at=started_at,
-        billable=not bool(raw.get("isNonBillable")),
+        billable=not non_billable,
         worker_id=str(resource_id) if resource_id is not None else None,
-        worker_name=resource_name(lookup(refs.resources, resource_id)),
+        worker_name=worker_name,
         work_type=work_type,
         role=_name(lookup(refs.roles, raw.get("roleID")), "name"),
         ticket_id=str(ticket_id) if ticket_id is not None else None,
@@ -202,8 +205,8 @@ def normalize(raw: Any, *, account: str, client_key: str | None, refs: Reference
         ticket_type=refs.ticket_types.get(ticket_type) if ticket_type is not None else None,
         project=_name(project, "projectName"),
         task=_name(task, "title"),
-        notes=_text(raw.get("summaryNotes")),
-        internal_notes=_text(raw.get("internalNotes")),
+        notes=notes,
+        internal_notes=internal,
         location=location_of(names, refs),
         travel=bool(names & refs.travel_work_types),
         tags=(AFTER_HOURS_TAG,) if code_id in refs.after_hours else (),

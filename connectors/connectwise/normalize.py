@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
-from decimal import Decimal, InvalidOperation
+from datetime import datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from connectors import fields
+from connectors.fields import FieldError, read
 from syncd.errors import PayloadError
 from syncd.models import TimeEntry
 
@@ -18,17 +20,12 @@ NOT_BILLABLE = frozenset({"donotbill", "nocharge"})
 TICKET_CHARGES = frozenset({"ServiceTicket", "ProjectTicket"})
 
 
-def parse_instant(text: str) -> datetime:
+def parse_instant(text: Any) -> datetime:
     """A ConnectWise timestamp ("2026-11-20T15:04:05Z") as an aware UTC datetime.
 
     CW sends UTC with a ``Z``; a value without an offset is taken to be UTC as well.
     """
-    if not isinstance(text, str):
-        raise TypeError(f"expected a timestamp string, got {type(text).__name__}")
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    return fields.instant(text)
 
 
 def is_billable(option: Any) -> bool:
@@ -51,53 +48,38 @@ def is_travel(names: Iterable[str | None], travel_names: Iterable[str]) -> bool:
 
 
 def duration_seconds(raw: dict[str, Any], started_at: datetime) -> int:
-    """Seconds worked: ``actualHours`` when present, else timeEnd − timeStart − hoursDeduct."""
-    actual = raw.get("actualHours")
-    if actual is not None:
-        hours = Decimal(str(actual))
-    elif raw.get("timeEnd"):
-        span = Decimal(str((parse_instant(raw["timeEnd"]) - started_at).total_seconds())) / 3600
-        hours = span - Decimal(str(raw.get("hoursDeduct") or 0))
-    else:
-        raise ValueError("neither actualHours nor timeEnd is given")
-    return max(int((hours * 3600).to_integral_value()), 0)
+    """Seconds worked: ``actualHours`` when present, else timeEnd − timeStart − hoursDeduct.
+
+    Either way a duration that is negative or longer than a day is refused (see fields).
+    """
+    if raw.get("actualHours") is not None:
+        return read(raw, "actualHours", fields.seconds)
+    ended = read(raw, "timeEnd", fields.optional(fields.instant))
+    if ended is None:
+        raise FieldError("actualHours", "missing, and no timeEnd to count from")
+    deduct = read(raw, "hoursDeduct", fields.optional(fields.duration)) or Decimal(0)
+    span = Decimal(str((ended - started_at).total_seconds())) - deduct * 3600
+    try:
+        return fields.checked_seconds(span)
+    except ValueError as err:
+        raise FieldError("timeEnd", f"timeEnd − timeStart − hoursDeduct {err}") from err
 
 
 def updated_instant(raw: dict[str, Any]) -> datetime:
     """The vendor's last-modified time: ``_info.lastUpdated`` (``dateEntered`` if CW left it out)."""
-    info = raw.get("_info")
-    stamp = info.get("lastUpdated") if isinstance(info, dict) else None
-    stamp = stamp or raw.get("dateEntered")
-    if not stamp:
-        raise ValueError("no _info.lastUpdated (nor dateEntered)")
-    return parse_instant(stamp)
+    if read(raw, "_info.lastUpdated", lambda stamp: stamp) not in (None, ""):
+        return read(raw, "_info.lastUpdated", fields.instant)
+    if raw.get("dateEntered") in (None, ""):
+        raise FieldError("_info.lastUpdated", "missing (and no dateEntered)")
+    return read(raw, "dateEntered", fields.instant)
 
 
-def _ref(raw: dict[str, Any], key: str) -> dict[str, Any]:
-    value = raw.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise TypeError(f"{key} is not an object")
-    return value
-
-
-def _text(obj: dict[str, Any], key: str) -> str | None:
-    value = obj.get(key)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise TypeError(f"{key} is not a string")
-    return value.strip() or None
-
-
-def _id(obj: dict[str, Any], key: str = "id") -> str | None:
-    value = obj.get(key)
+def _reference_id(value: Any) -> str | None:
     if value is None or value == "":
         return None
     if isinstance(value, bool) or not isinstance(value, (int, str)):
-        raise TypeError(f"{key} is not an id")
-    return str(value)
+        raise TypeError(f"expected an id, got {type(value).__name__}")
+    return fields.clean(str(value))
 
 
 def ticket_fields(raw: dict[str, Any]) -> dict[str, str | None]:
@@ -106,17 +88,25 @@ def ticket_fields(raw: dict[str, Any]) -> dict[str, str | None]:
     CW shows a ticket's number as its id ("#12345"); the type is the entry's own
     ``ticketType`` string (2025 spec), which the ticket reference does not carry.
     """
-    charge_type = raw.get("chargeToType")
-    ticket = _ref(raw, "ticket")
+    charge_type = read(raw, "chargeToType", fields.text)
+    ticket = read(raw, "ticket", _object)
     if charge_type not in TICKET_CHARGES and not ticket:
         return {"ticket_id": None, "ticket_number": None, "ticket_title": None, "ticket_type": None}
-    ticket_id = _id(ticket) or _id(raw, "chargeToId")
+    ticket_id = read(raw, "ticket.id", _reference_id) or read(raw, "chargeToId", _reference_id)
     return {
         "ticket_id": ticket_id,
         "ticket_number": ticket_id,
-        "ticket_title": _text(ticket, "summary"),
-        "ticket_type": _text(raw, "ticketType"),
+        "ticket_title": read(raw, "ticket.summary", fields.text),
+        "ticket_type": read(raw, "ticketType", fields.text),
     }
+
+
+def _object(value: Any) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"expected an object, got {type(value).__name__}")
+    return value
 
 
 def normalize(
@@ -135,41 +125,34 @@ def normalize(
     if not isinstance(raw, dict):
         raise PayloadError(f"ConnectWise time entry: expected an object, got {type(raw).__name__}")
     try:
-        vendor_id = _id(raw)
-        if vendor_id is None:
-            raise KeyError("id")
-        started_at = parse_instant(raw["timeStart"])
+        vendor_id = read(raw, "id", fields.record_id)
+        started_at = read(raw, "timeStart", fields.instant)
         seconds = duration_seconds(raw, started_at)
         updated_at = updated_instant(raw)
-        member, work_type, work_role = _ref(raw, "member"), _ref(raw, "workType"), _ref(raw, "workRole")
-        project, phase, activity = _ref(raw, "project"), _ref(raw, "phase"), _ref(raw, "activity")
-        ticket = ticket_fields(raw)
-        type_name, role_name = _text(work_type, "name"), _text(work_role, "name")
-        notes, internal = _text(raw, "notes"), _text(raw, "internalNotes")
-        status = _text(raw, "status")
-    except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as err:
-        # The message names the entry and the fault, never a note or a technician's name.
-        raise PayloadError(f"ConnectWise time entry {raw.get('id')!r}: {type(err).__name__}: {err}") from err
-    return TimeEntry(
-        account=account,
-        vendor_id=vendor_id,
-        client_key=client_key,
-        work_date=started_at.astimezone(tz).date(),
-        duration_seconds=seconds,
-        updated_at=updated_at,
-        started_at=started_at,
-        billable=is_billable(raw.get("billableOption")),
-        worker_id=_id(member),
-        worker_name=_text(member, "name"),
-        work_type=type_name,
-        role=role_name,
-        project=_text(project, "name"),
-        task=_text(phase, "name") or _text(activity, "name"),
-        notes=notes,
-        internal_notes=internal,
-        # No on-site/remote field on a time entry (locationId is the member's office).
-        location="unknown",
-        travel=is_travel((type_name, role_name), travel_names),
-        approval=status,
-        **ticket,
-    )
+        type_name, role_name = read(raw, "workType.name", fields.text), read(raw, "workRole.name", fields.text)
+        return TimeEntry(
+            account=account,
+            vendor_id=vendor_id,
+            client_key=client_key,
+            work_date=started_at.astimezone(tz).date(),
+            duration_seconds=seconds,
+            updated_at=updated_at,
+            started_at=started_at,
+            billable=is_billable(raw.get("billableOption")),
+            worker_id=read(raw, "member.id", _reference_id),
+            worker_name=read(raw, "member.name", fields.name),
+            work_type=type_name,
+            role=role_name,
+            project=read(raw, "project.name", fields.text),
+            task=read(raw, "phase.name", fields.text) or read(raw, "activity.name", fields.text),
+            notes=read(raw, "notes", fields.text),
+            internal_notes=read(raw, "internalNotes", fields.text),
+            # No on-site/remote field on a time entry (locationId is the member's office).
+            location="unknown",
+            travel=is_travel((type_name, role_name), travel_names),
+            approval=read(raw, "status", fields.text),
+            **ticket_fields(raw),
+        )
+    except FieldError as err:
+        # The message names the entry and the field, never a note or a technician's name.
+        raise PayloadError(f"ConnectWise time entry {fields.shown(raw.get('id'))}: {err}") from err

@@ -13,8 +13,10 @@ from typing import Any
 from connectors.csvdrop.records import Export, Record
 from syncd.models import TimeEntry
 
-# Longest tool id kept as it is; longer ones are hashed so a vendor id fits the store's column.
+# Longest tool id kept as it is; longer ones are hashed so a vendor id fits the store's column
+# (a scope, the client folder and format, comes first: the whole id never passes MAX_VENDOR_ID).
 _MAX_OWN_ID = 60
+MAX_VENDOR_ID = 128
 
 
 def scope_of(folder: str | None, format_key: str) -> str:
@@ -31,7 +33,8 @@ def vendor_id(scope: str, record: Record, occurrence: int) -> str:
     plus its occurrence among identical rows (two identical 15-minute calls are two entries)."""
     own = record.own_id
     if own is not None:
-        return scope + (own if len(own) <= _MAX_OWN_ID else "h" + _digest(own))
+        kept = len(own) <= _MAX_OWN_ID and len(scope) + len(own) <= MAX_VENDOR_ID
+        return scope + (own if kept else "h" + _digest(own))
     return f"{scope}c{_digest(json.dumps(record.content()))}-{occurrence}"
 
 

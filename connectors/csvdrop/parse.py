@@ -12,11 +12,10 @@ from datetime import date, time
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Literal
 
+from connectors.fields import FIRST_DAY, LAST_DAY, MAX_ENTRY_SECONDS
+
 DateOrder = Literal["ymd", "mdy", "dmy"]
 
-# One entry longer than a day is almost always a typo ("75" for "0.75"), and a wrong
-# figure on a client's page is worse than a rejected file the admin can fix.
-MAX_ENTRY_SECONDS = 24 * 3600
 _DELIMITERS = (",", ";", "\t")
 _SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")  # .xlsx (zip) and legacy .xls
 
@@ -54,11 +53,13 @@ def decode(data: bytes) -> str:
     """The file's text: UTF-16 with a BOM, UTF-8 with or without a BOM, else Windows-1252."""
     if data.startswith(_SPREADSHEET_MAGIC):
         raise CsvError("this is a spreadsheet workbook, not CSV: export or save it as CSV")
-    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+    utf16 = "utf-16" if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else _bomless_utf16(data)
+    if utf16:
         try:
-            return data.decode("utf-16")
+            return data.decode(utf16)
         except UnicodeDecodeError as err:
-            raise CsvError(f"unreadable UTF-16 text at byte {err.start}") from err
+            raise CsvError(f"unreadable UTF-16 text at byte {err.start}",
+                           line=_line_of(data[: err.start].decode(utf16, "replace"))) from err
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -67,7 +68,28 @@ def decode(data: bytes) -> str:
         # Excel on Windows saves "CSV" in the system code page, Windows-1252 in the West.
         return data.decode("cp1252")
     except UnicodeDecodeError as err:
-        raise CsvError(f"neither UTF-8 nor Windows-1252 text (byte {err.start})") from err
+        raise CsvError(f"neither UTF-8 nor Windows-1252 text (byte {err.start})",
+                       line=_line_of(data[: err.start].decode("cp1252", "replace"))) from err
+
+
+def _bomless_utf16(data: bytes) -> str | None:
+    """"utf-16-le" or "utf-16-be" for UTF-16 saved without a byte-order mark (some tools' "Unicode
+    text"): mostly Latin text then has a NUL in nearly every other byte, which UTF-8 never has."""
+    sample = data[:4096]
+    if len(sample) < 4 or b"\x00" not in sample:
+        return None
+    odd, even = sample[1::2], sample[0::2]
+    if odd.count(0) >= 0.9 * len(odd) and even.count(0) < 0.1 * len(even):
+        return "utf-16-le"
+    if even.count(0) >= 0.9 * len(even) and odd.count(0) < 0.1 * len(odd):
+        return "utf-16-be"
+    return None
+
+
+def _line_of(text_before: str) -> int:
+    """The 1-based file line a position falls on, given the text before it (lines as read_table counts them)."""
+    ended = not text_before or text_before.endswith(("\n", "\r"))
+    return sum(1 for _ in io.StringIO(text_before, newline="")) + (1 if ended else 0)
 
 
 def _delimiter(first_line: str) -> str:
@@ -85,7 +107,7 @@ def read_table(text: str) -> Table:
     cut-off file looks like.
     """
     if "\x00" in text:
-        raise CsvError("the file holds NUL bytes: not a CSV export")
+        raise CsvError("the file holds NUL bytes: not a CSV export", line=_line_of(text[: text.index("\x00")]))
     first = next((line for line in text.splitlines() if line.strip()), "")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=_delimiter(first), strict=True)
     header: tuple[str, ...] | None = None
@@ -188,7 +210,15 @@ def date_order_of(values: Iterable[str], default: DateOrder | None) -> DateOrder
 
 
 def parse_date(text: str, order: DateOrder | None) -> date:
-    """A work date: ISO, numeric in ``order`` (two-digit years are 20xx), or with a month name."""
+    """A work date: ISO, numeric in ``order`` (two-digit years are 20xx), or with a month name;
+    within the years work can be dated (see connectors.fields)."""
+    found = _parse_date(text, order)
+    if not FIRST_DAY <= found <= LAST_DAY:
+        raise CsvError(f"{found.isoformat()} is outside {FIRST_DAY.year}..{LAST_DAY.year}: not a work date")
+    return found
+
+
+def _parse_date(text: str, order: DateOrder | None) -> date:
     s = split_date_time(text)[0].casefold()
     try:
         iso = _ISO_DATE.fullmatch(s)
@@ -261,6 +291,6 @@ def period_in_name(name: str) -> tuple[date, date] | None:
             found.append(date(int(match[1]), int(match[2]), int(match[3])))
         except ValueError:
             return None
-    if len(found) != 2:
+    if len(found) != 2 or not all(FIRST_DAY <= day <= LAST_DAY for day in found):
         return None
     return min(found), max(found)

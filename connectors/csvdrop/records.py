@@ -20,6 +20,7 @@ from connectors.csvdrop.parse import (
     read_table,
     split_date_time,
 )
+from connectors.fields import MAX_NAME
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +110,8 @@ def _record(recognized: Recognized, header: tuple[str, ...], line: int, cells: t
         index = cols.get(name)
         return (cells[index] or None) if index is not None else None
 
-    current: Field = "date"
+    # A tool with no date column (or a blank date) dates the row by its start.
+    current: Field = "start" if not text("date") and ("date" not in cols or text("start")) else "date"
     try:
         day_text = text("date") or text("start")
         if day_text is None:
@@ -130,6 +132,10 @@ def _record(recognized: Recognized, header: tuple[str, ...], line: int, cells: t
     worker = text("worker")
     if worker is None and (text("worker_first") or text("worker_last")):
         worker = " ".join(p for p in (text("worker_first"), text("worker_last")) if p)
+    if worker is not None and len(worker) > MAX_NAME:
+        index = cols.get("worker", cols.get("worker_first", cols.get("worker_last")))
+        raise CsvError(f"a technician's name of {len(worker)} characters (at most {MAX_NAME})",
+                       line=line, column=header[index] if index is not None else None)
     tags = tuple(t.strip() for t in (text("tags") or "").split(",") if t.strip())
     return Record(
         line=line, work_date=work_date, seconds=seconds, started_at=started_at, own_id=text("id"),

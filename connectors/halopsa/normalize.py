@@ -6,11 +6,13 @@ import html
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from html.parser import HTMLParser
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from connectors import fields
+from connectors.fields import FieldError, read
 from syncd.errors import PayloadError
 from syncd.models import Location, TimeEntry
 
@@ -85,39 +87,29 @@ def html_to_text(value: str | None) -> str | None:
 def parse_instant(value: Any) -> datetime:
     """A Halo timestamp as aware UTC. Halo stores UTC and often omits the offset; a
     trailing Z or an explicit offset is honoured."""
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"not a timestamp: {value!r}")
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc)
+    return fields.instant(value)
 
 
 def optional_instant(value: Any) -> datetime | None:
     """Like :func:`parse_instant`, but absent values and Halo's "no date" placeholders are None."""
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
-    moment = parse_instant(value)
+    moment = fields.parse_iso(value)
     # Halo fills unset dates with SQL Server's minimum (1753-01-01) or 1900-01-01.
-    return None if moment.year <= 1900 else moment
+    return None if moment.year <= 1900 else fields.in_years(moment)
 
 
 def hours(value: Any) -> Decimal:
-    """A decimal-hours field (timetaken, traveltime, ...); absent or null is zero, negative is an error."""
+    """A decimal-hours field (timetaken, traveltime, ...); absent or null is zero; negative, not
+    finite or more than a day is an error (see fields.duration)."""
     if value is None or value == "":
         return Decimal(0)
-    if isinstance(value, bool):
-        raise ValueError(f"not a number of hours: {value!r}")
-    amount = Decimal(str(value))
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"not a number of hours: {value!r}")
-    return amount
+    return fields.duration(value)
 
 
 def to_seconds(amount: Decimal) -> int:
     """Decimal hours as whole seconds, rounded half-even (Decimal's default)."""
-    return int((amount * 3600).to_integral_value())
+    return fields.to_seconds(amount)
 
 
 def flag(value: Any) -> bool:
@@ -143,20 +135,18 @@ def action_id(row: Mapping[str, Any]) -> str:
     Halo numbers actions per ticket (``GET /Actions/{id}`` takes ``ticket_id``), so the
     action id alone is not unique across the account.
     """
-    return f"{int(row['ticket_id'])}:{int(row['id'])}"
+    return f"{read(row, 'ticket_id', fields.record_id)}:{read(row, 'id', fields.record_id)}"
 
 
 def _text(value: Any) -> str | None:
     if value is None:
         return None
-    text = str(value).strip()
+    text = fields.clean(str(value)).strip()
     return text or None
 
 
 def _id(value: Any) -> str | None:
-    if value is None or isinstance(value, bool) or value == "":
-        return None
-    return str(int(value))
+    return fields.optional(fields.record_id)(value)
 
 
 def work_type_name(charge_rate: Any, names: Mapping[int, str]) -> str | None:
@@ -167,6 +157,8 @@ def work_type_name(charge_rate: Any, names: Mapping[int, str]) -> str | None:
     """
     if charge_rate is None or isinstance(charge_rate, bool) or charge_rate == "":
         return None
+    if isinstance(charge_rate, float) and not charge_rate.is_integer():
+        raise ValueError(f"not a charge rate id: {fields.shown(charge_rate)}")
     rate = int(charge_rate)
     if rate < 0:
         return None
@@ -182,8 +174,8 @@ def _notes(row: Mapping[str, Any]) -> tuple[str | None, str | None]:
     """
     note = html_to_text(_text(row.get("note")))
     private = row.get("private_note")
-    private_text = html_to_text(private) if isinstance(private, str) else None
-    hidden = flag(row.get("hiddenfromuser")) or (isinstance(private, bool) and private)
+    private_text = html_to_text(fields.clean(private)) if isinstance(private, str) else None
+    hidden = read(row, "hiddenfromuser", flag) or (isinstance(private, bool) and private)
     if hidden:
         internal = "\n".join(t for t in (note, private_text) if t) or None
         return None, internal
@@ -213,25 +205,27 @@ def normalize_action(
     """
     try:
         vendor_id = action_id(row)
-        updated_at = parse_instant(row["last_updated"])
-        logged = optional_instant(row.get("datetime"))
-        arrival = optional_instant(row.get("actionarrivaldate"))
+        updated_at = read(row, "last_updated", parse_instant)
+        logged = read(row, "datetime", optional_instant)
+        arrival = read(row, "actionarrivaldate", optional_instant)
         started_at = arrival or logged
         if started_at is None:
-            raise ValueError("neither actionarrivaldate nor datetime is set")
-        work = hours(row.get("timetaken"))
-        travel = hours(row.get("traveltime"))
-        non_billable = hours(row.get("nonbilltime"))
-        charged = hours(row.get("actionchargehours"))
-        out_of_hours = hours(row.get("actionoohtime"))
-        travel_start = optional_instant(row.get("actiontravelstartdate"))
+            raise FieldError("actionarrivaldate", "missing, and so is datetime")
+        work = read(row, "timetaken", hours)
+        travel = read(row, "traveltime", hours)
+        non_billable = read(row, "nonbilltime", hours)
+        charged = read(row, "actionchargehours", hours)
+        out_of_hours = read(row, "actionoohtime", hours)
+        travel_start = read(row, "actiontravelstartdate", optional_instant)
         notes, internal = _notes(row)
-        worker_id = _id(row.get("who_agentid"))
-        ticket_id = _id(row.get("ticket_id"))
-        work_type = work_type_name(row.get("chargerate"), charge_rates or {})
-    except (KeyError, TypeError, ValueError, InvalidOperation, OverflowError) as err:
+        worker_id = read(row, "who_agentid", _id)
+        worker_name = read(row, "who", lambda value: fields.name(_text(value)))
+        ticket_id = read(row, "ticket_id", _id)
+        ticket_type = _text(row.get("tickettype_name")) or read(row, "tickettype_id", _id)
+        work_type = read(row, "chargerate", lambda value: work_type_name(value, charge_rates or {}))
+    except FieldError as err:
         raise PayloadError(
-            f"HaloPSA action {row.get('ticket_id')!r}:{row.get('id')!r}: {type(err).__name__}: {err}"
+            f"HaloPSA action {fields.shown(row.get('ticket_id'))}:{fields.shown(row.get('id'))}: {err}"
         ) from err
     work_date: date = started_at.astimezone(tz).date()
     tags = []
@@ -250,11 +244,11 @@ def normalize_action(
         "work_date": work_date,
         "updated_at": updated_at,
         "worker_id": worker_id,
-        "worker_name": _text(row.get("who")),
+        "worker_name": worker_name,
         "ticket_id": ticket_id,
         "ticket_number": ticket_id,
         "ticket_title": _text(row.get("ticket_summary")),
-        "ticket_type": _text(row.get("tickettype_name")) or _id(row.get("tickettype_id")),
+        "ticket_type": ticket_type,
         "notes": notes,
         "internal_notes": internal,
         "location": _location(travel),

@@ -126,10 +126,9 @@ class HarvestConnector(Connector):
 
     def route(self, raw: dict[str, Any]) -> str | None:
         """The client key whose selector claims this entry, or None."""
-        client = raw.get("client") or {}
-        project = raw.get("project") or {}
-        client_id = client.get("id") if isinstance(client, dict) else None
-        for route in self._candidates(client_id):
+        client = raw.get("client") if isinstance(raw.get("client"), dict) else {}
+        project = raw.get("project") if isinstance(raw.get("project"), dict) else {}
+        for route in self._candidates(client.get("id")):
             if route.selector.project_ids and project.get("id") not in route.selector.project_ids:
                 continue
             return route.client_key

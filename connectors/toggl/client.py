@@ -363,7 +363,9 @@ class TogglConnector(Connector):
             raise PayloadError(f"{VENDOR}: a time entry that is not an object")
         project_id = raw.get("project_id") if raw.get("project_id") is not None else raw.get("pid")
         client_key = self.route(project_id if isinstance(project_id, int) else None)
-        convert = normalize_api_entry if "seconds" not in raw and "duration" in raw else normalize_report_entry
+        # API v9 entries carry their workspace and a duration; Reports rows carry seconds.
+        v9 = "seconds" not in raw and any(k in raw for k in ("duration", "workspace_id", "wid"))
+        convert = normalize_api_entry if v9 else normalize_report_entry
         return convert(raw, account=self.name, client_key=client_key, tz=self._tz, lookups=self.lookups,
                        conventions=self._conventions)
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from connectors import fields
 from connectors.base import ClientRoute
+from connectors.fields import FieldError, read
 from syncd.errors import PayloadError
 from syncd.models import Location, TimeEntry
 
@@ -67,14 +69,11 @@ def _folded(names: Iterable[str]) -> frozenset[str]:
 
 
 def parse_instant(text: Any) -> datetime:
-    """An RFC 3339 timestamp ("2024-07-30T11:13:46+03:00", "…Z") as an aware UTC datetime."""
-    if not isinstance(text, str):
-        raise TypeError(f"expected a timestamp string, got {type(text).__name__}")
-    value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        # Toggl always sends an offset; a bare value is read as UTC rather than guessed local.
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+    """An RFC 3339 timestamp ("2024-07-30T11:13:46+03:00", "…Z") as an aware UTC datetime.
+
+    Toggl always sends an offset; a bare value is read as UTC rather than guessed local.
+    """
+    return fields.instant(text)
 
 
 def split_description(text: str | None, prefix: str) -> tuple[str | None, str | None]:
@@ -154,28 +153,27 @@ def normalize_report_entry(
     Reports rows carry ``username`` but only ids for project and tags; names come from
     ``lookups`` unless the row was enriched (``project_name``, ``tag_names``, ``task_name``).
     """
-    if not isinstance(raw, Mapping):
-        raise PayloadError(f"{VENDOR}: a time entry that is not an object")
-    try:
-        fields = _Fields(
-            vendor_id=_id(raw["id"]),
-            started_at=parse_instant(raw["start"]),
-            seconds=_seconds(raw["seconds"]),
-            updated_at=parse_instant(raw["at"]),
-            deleted=False,
-            user_id=_opt_id(raw.get("user_id")),
-            user_name=_opt_str(raw.get("username")),
-            project_id=_opt_id(raw.get("project_id")),
-            project_name=_opt_str(raw.get("project_name")),
-            task_name=_opt_str(raw.get("task_name")),
-            description=_opt_str(raw.get("description")),
-            billable=_bool(raw.get("billable", False)),
-            tag_ids=_ids(raw.get("tag_ids")),
-            tag_names=_names(raw.get("tag_names")),
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise PayloadError(f"{VENDOR} time entry {raw.get('id')!r}: {type(err).__name__}: {err}") from err
-    return _build(fields, account=account, client_key=client_key, tz=tz, lookups=lookups, conventions=conventions)
+    return _entry(raw, _report_fields, account=account, client_key=client_key, tz=tz, lookups=lookups,
+                  conventions=conventions)
+
+
+def _report_fields(raw: Mapping[str, Any]) -> _Fields:
+    return _Fields(
+        vendor_id=read(raw, "id", fields.record_id),
+        started_at=read(raw, "start", parse_instant),
+        seconds=read(raw, "seconds", _seconds),
+        updated_at=read(raw, "at", parse_instant),
+        deleted=False,
+        user_id=read(raw, "user_id", _opt_id),
+        user_name=read(raw, "username", fields.name),
+        project_id=read(raw, "project_id", _opt_id),
+        project_name=read(raw, "project_name", _opt_str),
+        task_name=read(raw, "task_name", _opt_str),
+        description=read(raw, "description", _opt_str),
+        billable=read(raw, "billable", _bool),
+        tag_ids=read(raw, "tag_ids", _ids),
+        tag_names=read(raw, "tag_names", _names),
+    )
 
 
 def normalize_api_entry(
@@ -192,28 +190,37 @@ def normalize_api_entry(
     v9 carries tag names (``tags``) but no user or project names; those come from
     ``lookups``. A non-null ``server_deleted_at`` marks a deletion.
     """
+    return _entry(raw, _api_fields, account=account, client_key=client_key, tz=tz, lookups=lookups,
+                  conventions=conventions)
+
+
+def _api_fields(raw: Mapping[str, Any]) -> _Fields:
+    return _Fields(
+        vendor_id=read(raw, "id", fields.record_id),
+        started_at=read(raw, "start", parse_instant),
+        seconds=read(raw, "duration", _seconds),
+        updated_at=read(raw, "at", parse_instant),
+        deleted=raw.get("server_deleted_at") is not None,
+        user_id=read(raw, _either(raw, "user_id", "uid"), _opt_id),
+        user_name=None,
+        project_id=read(raw, _either(raw, "project_id", "pid"), _opt_id),
+        project_name=None,
+        task_name=None,
+        description=read(raw, "description", _opt_str),
+        billable=read(raw, "billable", _bool),
+        tag_ids=read(raw, "tag_ids", _ids),
+        tag_names=read(raw, "tags", _names),
+    )
+
+
+def _entry(raw: Any, fields_of: Callable[[Mapping[str, Any]], _Fields], **context: Any) -> TimeEntry:
+    """An entry read by ``fields_of`` and built; a payload we cannot read is a PayloadError naming it."""
     if not isinstance(raw, Mapping):
         raise PayloadError(f"{VENDOR}: a time entry that is not an object")
     try:
-        fields = _Fields(
-            vendor_id=_id(raw["id"]),
-            started_at=parse_instant(raw["start"]),
-            seconds=_seconds(raw["duration"]),
-            updated_at=parse_instant(raw["at"]),
-            deleted=raw.get("server_deleted_at") is not None,
-            user_id=_opt_id(_either(raw, "user_id", "uid")),
-            user_name=None,
-            project_id=_opt_id(_either(raw, "project_id", "pid")),
-            project_name=None,
-            task_name=None,
-            description=_opt_str(raw.get("description")),
-            billable=_bool(raw.get("billable", False)),
-            tag_ids=_ids(raw.get("tag_ids")),
-            tag_names=_names(raw.get("tags")),
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise PayloadError(f"{VENDOR} time entry {raw.get('id')!r}: {type(err).__name__}: {err}") from err
-    return _build(fields, account=account, client_key=client_key, tz=tz, lookups=lookups, conventions=conventions)
+        return _build(fields_of(raw), **context)
+    except FieldError as err:
+        raise PayloadError(f"{VENDOR} time entry {fields.shown(raw.get('id'))}: {err}") from err
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +258,7 @@ def _build(f: _Fields, *, account: str, client_key: str | None, tz: ZoneInfo, lo
         vendor_id=f.vendor_id,
         client_key=client_key,
         work_date=f.started_at.astimezone(tz).date(),
-        duration_seconds=max(f.seconds, 0),
+        duration_seconds=f.seconds,
         updated_at=f.updated_at,
         started_at=f.started_at,
         billable=f.billable if conventions.use_billable_flag else True,
@@ -277,20 +284,13 @@ def _location(tags: set[str], conventions: Conventions) -> Location:
     return "unknown"
 
 
-def _either(raw: Mapping[str, Any], name: str, legacy: str) -> Any:
-    # API v9 still sends the legacy names (pid, uid) beside the current ones.
-    value = raw.get(name)
-    return raw.get(legacy) if value is None else value
-
-
-def _id(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, str)) or not str(value).isdigit():
-        raise ValueError(f"not a Toggl id: {value!r}")
-    return str(int(value))
+def _either(raw: Mapping[str, Any], name: str, legacy: str) -> str:
+    # API v9 still sends the legacy names (pid, uid) beside the current ones: the key to read.
+    return legacy if raw.get(name) is None else name
 
 
 def _opt_id(value: Any) -> int | None:
-    return None if value is None else int(_id(value))
+    return None if value is None else int(fields.record_id(value))
 
 
 def _ids(value: Any) -> tuple[int, ...]:
@@ -299,7 +299,7 @@ def _ids(value: Any) -> tuple[int, ...]:
         return ()
     if not isinstance(value, list):
         raise TypeError(f"expected a list of ids, got {type(value).__name__}")
-    return tuple(int(_id(v)) for v in value)
+    return tuple(int(fields.record_id(v)) for v in value)
 
 
 def _names(value: Any) -> tuple[str, ...] | None:
@@ -307,19 +307,22 @@ def _names(value: Any) -> tuple[str, ...] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise TypeError("expected a list of tag names")
-    return tuple(v for v in value if v.strip())
+    return tuple(fields.clean(v) for v in value if v.strip())
 
 
 def _seconds(value: Any) -> int:
+    """Seconds worked; a negative number is Toggl's mark of a running timer (its start as a
+    negative Unix time), counted as nothing until it stops. Otherwise see fields.duration."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"expected a number of seconds, got {value!r}")
-    return int(value)
+        raise TypeError(f"expected a number of seconds, got {fields.shown(value)}")
+    if value < 0 and value != float("-inf"):
+        return 0
+    return fields.seconds(value, unit=1)
 
 
 def _bool(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {value!r}")
-    return value
+    # Reports rows always carry billable; an entry without it is not billable.
+    return fields.flag(value) or False
 
 
 def _opt_str(value: Any) -> str | None:
@@ -327,4 +330,4 @@ def _opt_str(value: Any) -> str | None:
         return None
     if not isinstance(value, str):
         raise TypeError(f"expected text, got {type(value).__name__}")
-    return value or None
+    return fields.clean(value) or None

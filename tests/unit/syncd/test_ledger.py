@@ -316,6 +316,15 @@ def test_forecast(now: datetime, used: str, expected: str | None) -> None:
     assert s.forecast == (d(expected) if expected else None)
 
 
+@pytest.mark.parametrize("kind", ["monthly", "block"])
+def test_a_forecast_past_the_calendars_end_is_no_forecast(kind: str) -> None:
+    # 9,999,999.99 h available and 0.01 h used by day 20: the pace would take some 54 billion years.
+    r = retainer(cycle={kind: "2026-03-01"}, adjustments=[{"date": "2026-03-02", "hours": "9999999.99", "note": "Top-up"}])
+    s = build_statement([line("2026-03-01", "0.01")], client_key="acme", client_name="Acme", retainer=r, timezone=TZ,
+                        now=datetime(2026, 3, 20, 17, tzinfo=UTC))
+    assert s.forecast is None and s.available > D("9999999")
+
+
 @pytest.mark.parametrize(
     ("used", "thresholds", "expected"),
     [

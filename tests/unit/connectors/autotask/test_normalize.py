@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -16,6 +17,7 @@ from connectors.autotask.normalize import (
     parse_instant,
     parse_work_date,
 )
+from connectors.fields import shown
 from syncd.errors import PayloadError
 
 UTC = timezone.utc
@@ -93,7 +95,7 @@ def test_a_task_entry_takes_its_task_title_and_project_name() -> None:
     [
         pytest.param({"hoursWorked": 0.17}, "duration_seconds", 612, id="odd-hours"),
         pytest.param({"hoursWorked": "2.2500"}, "duration_seconds", 8100, id="hours-as-decimal-string"),
-        pytest.param({"hoursWorked": -1}, "duration_seconds", 0, id="negative-hours-clamped"),
+        pytest.param({"hoursWorked": 24}, "duration_seconds", 86400, id="a-whole-day-is-the-most"),
         pytest.param({"startDateTime": None}, "started_at", None, id="regular-time-without-start"),
         pytest.param({"isNonBillable": True}, "billable", False, id="non-billable"),
         pytest.param({"isNonBillable": None}, "billable", True, id="billable-when-unset"),
@@ -156,19 +158,30 @@ def test_after_hours_codes_are_those_another_code_names() -> None:
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        pytest.param({"id": None}, "None", id="no-id"),
-        pytest.param({"id": "abc"}, "not an integer", id="id-not-a-number"),
-        pytest.param({"dateWorked": None}, "54012", id="no-date-worked"),
-        pytest.param({"dateWorked": "yesterday"}, "54012", id="unreadable-date"),
-        pytest.param({"hoursWorked": None}, "hoursWorked is missing", id="no-hours"),
-        pytest.param({"hoursWorked": "1,5"}, "54012", id="unreadable-hours"),
-        pytest.param({"lastModifiedDateTime": None, "createDateTime": None}, "neither", id="no-timestamps"),
-        pytest.param({"startDateTime": 1730559600}, "54012", id="start-not-a-string"),
+        pytest.param({"id": None}, "id: missing", id="no-id"),
+        pytest.param({"id": "abc"}, "id: not an id", id="id-not-a-number"),
+        pytest.param({"id": "²"}, "id: not an id", id="id-a-superscript-digit"),
+        pytest.param({"dateWorked": None}, "dateWorked: missing", id="no-date-worked"),
+        pytest.param({"dateWorked": "yesterday"}, "dateWorked: not a timestamp", id="unreadable-date"),
+        pytest.param({"dateWorked": "9999-12-31T23:59:59Z"}, "dateWorked: .* is outside 1970..2999",
+                     id="far-future-date"),
+        pytest.param({"dateWorked": "1753-01-01T00:00:00Z"}, "dateWorked: .* outside 1970..2999", id="far-past-date"),
+        pytest.param({"hoursWorked": None}, "hoursWorked: missing", id="no-hours"),
+        pytest.param({"hoursWorked": "1,5"}, "hoursWorked: not a number", id="unreadable-hours"),
+        pytest.param({"hoursWorked": -1}, "hoursWorked: -1 is negative", id="negative-hours"),
+        pytest.param({"hoursWorked": 1e12}, "hoursWorked: 1000000000000.0 is more than 24 hours", id="absurd-hours"),
+        pytest.param({"hoursWorked": "NaN"}, "hoursWorked: 'NaN' is not a finite number", id="nan-hours"),
+        pytest.param({"lastModifiedDateTime": None, "createDateTime": None},
+                     "lastModifiedDateTime: missing \\(and no createDateTime\\)", id="no-timestamps"),
+        pytest.param({"startDateTime": 1730559600}, "startDateTime: expected a timestamp", id="start-not-a-string"),
+        pytest.param({"isNonBillable": "false"}, "isNonBillable: expected true or false", id="billable-flag-as-text"),
     ],
 )
-def test_unreadable_entries_are_payload_errors_naming_the_entry(changes: dict[str, Any], message: str) -> None:
-    with pytest.raises(PayloadError, match=message):
-        normalize(raw(**changes), account="at", client_key=None, refs=REFS)
+def test_unreadable_entries_are_payload_errors_naming_the_entry_and_the_field(
+        changes: dict[str, Any], message: str) -> None:
+    payload = raw(**changes)
+    with pytest.raises(PayloadError, match=rf"^Autotask time entry {re.escape(shown(payload['id']))}: {message}"):
+        normalize(payload, account="at", client_key=None, refs=REFS)
 
 
 def test_a_non_object_item_is_a_payload_error() -> None:

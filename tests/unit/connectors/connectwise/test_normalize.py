@@ -67,7 +67,7 @@ def test_a_full_entry_maps_every_field_the_rules_need() -> None:
         pytest.param({"timeStart": "2026-07-02T04:59:00Z"}, "work_date", date(2026, 7, 1), id="summer-offset"),
         pytest.param({"actualHours": 0.17}, "duration_seconds", 612, id="odd-hours"),
         pytest.param({"actualHours": 0}, "duration_seconds", 0, id="zero-hours"),
-        pytest.param({"actualHours": -0.5}, "duration_seconds", 0, id="negative-clamped"),
+        pytest.param({"actualHours": 24}, "duration_seconds", 86400, id="a-whole-day-is-the-most"),
         pytest.param({"actualHours": None}, "duration_seconds", 5400, id="no-actual-hours-uses-start-end"),
         pytest.param({"actualHours": None, "hoursDeduct": 0.5}, "duration_seconds", 3600,
                      id="start-end-minus-deducted-break"),
@@ -121,23 +121,39 @@ def test_travel_needs_a_configured_name() -> None:
 
 
 @pytest.mark.parametrize(
-    "changes",
+    ("changes", "message"),
     [
-        pytest.param({"id": None}, id="no-id"),
-        pytest.param({"id": 1.5}, id="float-id"),
-        pytest.param({"timeStart": None}, id="no-start"),
-        pytest.param({"timeStart": "yesterday"}, id="unreadable-start"),
-        pytest.param({"actualHours": "lots"}, id="unreadable-hours"),
-        pytest.param({"actualHours": None, "timeEnd": None}, id="no-duration-at-all"),
-        pytest.param({"_info": {}, "dateEntered": None}, id="no-updated-time"),
-        pytest.param({"_info": {"lastUpdated": "soon"}}, id="unreadable-updated-time"),
-        pytest.param({"member": "Ingrid Solberg"}, id="member-not-an-object"),
-        pytest.param({"notes": 42}, id="notes-not-text"),
-        pytest.param({"ticket": {"id": {"nested": 1}}}, id="ticket-id-not-an-id"),
+        pytest.param({"id": None}, "id: missing", id="no-id"),
+        pytest.param({"id": 1.5}, "id: not an id", id="float-id"),
+        pytest.param({"timeStart": None}, "timeStart: missing", id="no-start"),
+        pytest.param({"timeStart": "yesterday"}, "timeStart: not a timestamp", id="unreadable-start"),
+        pytest.param({"actualHours": "lots"}, "actualHours: not a number", id="unreadable-hours"),
+        pytest.param({"actualHours": None, "timeEnd": None}, "actualHours: missing", id="no-duration-at-all"),
+        pytest.param({"_info": {}, "dateEntered": None}, "_info.lastUpdated: missing", id="no-updated-time"),
+        pytest.param({"_info": {"lastUpdated": "soon"}}, "_info.lastUpdated: not a timestamp",
+                     id="unreadable-updated-time"),
+        pytest.param({"member": "Ingrid Solberg"}, "member: expected an object", id="member-not-an-object"),
+        pytest.param({"notes": 42}, "notes: expected text", id="notes-not-text"),
+        pytest.param({"ticket": {"id": {"nested": 1}}}, "ticket.id: expected an id", id="ticket-id-not-an-id"),
+        pytest.param({"actualHours": -0.5}, "actualHours: -0.5 is negative", id="negative-hours"),
+        pytest.param({"actualHours": 24.01}, "actualHours: 24.01 is more than 24 hours", id="more-than-a-day"),
+        pytest.param({"actualHours": "NaN"}, "actualHours: 'NaN' is not a finite number", id="nan-hours"),
+        pytest.param({"actualHours": float("inf")}, "actualHours: inf is not a finite number", id="infinite-hours"),
+        pytest.param({"actualHours": None, "timeEnd": "2026-11-20T14:00:00Z"}, "timeEnd: .* negative",
+                     id="ends-before-it-starts"),
+        pytest.param({"actualHours": None, "timeEnd": "2026-11-22T15:00:00Z"}, "timeEnd: .* more than 24 hours",
+                     id="spans-two-days"),
+        pytest.param({"timeStart": "0001-01-01T00:00:00Z"}, "timeStart: .* outside 1970..2999", id="year-one"),
+        pytest.param({"_info": {"lastUpdated": "0001-01-01T00:30:00+01:00"}}, "_info.lastUpdated: .* outside",
+                     id="before-year-one-in-utc"),
+        pytest.param({"timeStart": "9999-12-31T23:00:00-05:00"}, "timeStart: .* outside", id="after-year-9999-in-utc"),
+        pytest.param({"member": {"id": 176, "name": "x" * 257}}, "member.name: a name of 257 characters",
+                     id="name-too-long-for-the-store"),
     ],
 )
-def test_unreadable_payloads_are_payload_errors_naming_the_entry(changes: dict[str, Any]) -> None:
-    with pytest.raises(PayloadError, match=r"ConnectWise time entry"):
+def test_unreadable_payloads_are_payload_errors_naming_the_entry_and_the_field(
+        changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(PayloadError, match=rf"^ConnectWise time entry [^:]*: {message}"):
         entry(**changes)
 
 

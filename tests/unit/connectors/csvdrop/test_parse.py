@@ -31,18 +31,28 @@ TEXT = "Date;Client;Hours\n2026-11-03;Café Nord;1,5\n"
     (b"\xef\xbb\xbf" + TEXT.encode("utf-8"), TEXT),
     (TEXT.encode("cp1252"), TEXT),
     (TEXT.encode("utf-16"), TEXT),
-], ids=["utf-8", "utf-8-bom", "windows-1252", "utf-16-bom"])
+    (TEXT.encode("utf-16-le"), TEXT),
+    (TEXT.encode("utf-16-be"), TEXT),
+], ids=["utf-8", "utf-8-bom", "windows-1252", "utf-16-bom", "utf-16-le-without-bom", "utf-16-be-without-bom"])
 def test_every_encoding_the_tools_write_decodes_to_the_same_text(data: bytes, expected: str) -> None:
     assert decode(data) == expected
 
 
-@pytest.mark.parametrize(("data", "problem"), [
-    (b"PK\x03\x04rest-of-a-zip", "spreadsheet workbook"),
-    (b"Date,Hours\n\x81\x8d\x8f\x90\x9d\n", "neither UTF-8 nor Windows-1252"),
+@pytest.mark.parametrize(("data", "problem", "line"), [
+    (b"PK\x03\x04rest-of-a-zip", "spreadsheet workbook", None),
+    (b"Date,Hours\n\x81\x8d\x8f\x90\x9d\n", "neither UTF-8 nor Windows-1252", 2),
+    (b"\xff\xfeD\x00a\x00\n\x00\x00\xd8", "unreadable UTF-16 text", 2),
 ])
-def test_what_is_not_csv_text_is_refused_with_a_reason(data: bytes, problem: str) -> None:
-    with pytest.raises(CsvError, match=problem):
+def test_what_is_not_csv_text_is_refused_with_a_reason(data: bytes, problem: str, line: int | None) -> None:
+    with pytest.raises(CsvError, match=problem) as caught:
         decode(data)
+    assert caught.value.line == line
+
+
+def test_a_nul_byte_is_refused_naming_its_line() -> None:
+    with pytest.raises(CsvError, match="line 3: the file holds NUL bytes") as caught:
+        read_table("Date,Hours\r\n2026-11-03,1\r\n2026-11-04,\x002\r\n")
+    assert caught.value.line == 3
 
 
 @pytest.mark.parametrize(("text", "delimiter_cells"), [
@@ -123,6 +133,9 @@ def test_dates_in_the_tools_usual_forms(text: str, order: str | None, expected: 
     ("2026-02-30", None, "impossible date"),
     ("18/11/2026", "mdy", "impossible date"),
     ("yesterday", "mdy", "unreadable date"),
+    ("0001-01-01", None, "0001-01-01 is outside 1970..2999: not a work date"),
+    ("9999-12-31", None, "9999-12-31 is outside 1970..2999"),
+    ("12/31/1969", "mdy", "1969-12-31 is outside"),
 ])
 def test_a_date_that_cannot_be_read_for_sure_is_refused(text: str, order: str | None, problem: str) -> None:
     with pytest.raises(CsvError, match=problem):
@@ -161,6 +174,7 @@ def test_yes_no_cells_in_the_tools_spellings(text: str, expected: bool | None) -
     ("Toggl_time_entries_2026-11-01_to_2026-11-30.csv", (date(2026, 11, 1), date(2026, 11, 30))),
     ("export_2026_11_30-2026_11_01.csv", (date(2026, 11, 1), date(2026, 11, 30))),
     ("labor-2026-11-05.csv", None),
+    ("everything_0001-01-01_to_9999-12-31.csv", None),
     ("report.csv", None),
 ])
 def test_a_report_period_stated_in_the_file_name(name: str, expected: tuple[date, date] | None) -> None:

@@ -149,28 +149,32 @@ def test_the_client_key_comes_from_the_caller_and_may_be_none() -> None:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"last_updated": None}, "4107:3"),
-    ({"last_updated": "yesterday"}, "ValueError"),
-    ({"id": None}, "TypeError"),
-    ({"ticket_id": "abc"}, "ValueError"),
-    ({"datetime": None, "actionarrivaldate": None}, "neither actionarrivaldate nor datetime"),
-    ({"timetaken": -1}, "not a number of hours"),
-    ({"timetaken": "lots"}, "InvalidOperation"),
-    ({"traveltime": True}, "not a number of hours"),
-    ({"timetaken": "NaN"}, "not a number of hours"),
-    ({"hiddenfromuser": "maybe"}, "not a boolean"),
-    ({"chargerate": "x"}, "ValueError"),
+    ({"last_updated": None}, "4107:3: last_updated: missing"),
+    ({"last_updated": "yesterday"}, "4107:3: last_updated: not a timestamp: 'yesterday'"),
+    ({"id": None}, "4107:None: id: missing"),
+    ({"id": 3.7}, "4107:3.7: id: not an id"),
+    ({"ticket_id": "abc"}, "'abc':3: ticket_id: not an id"),
+    ({"datetime": None, "actionarrivaldate": None}, "4107:3: actionarrivaldate: missing, and so is datetime"),
+    ({"actionarrivaldate": "9999-12-31T23:00:00-05:00"}, "4107:3: actionarrivaldate: .* is outside 1970..2999"),
+    ({"timetaken": -1}, "4107:3: timetaken: -1 is negative"),
+    ({"timetaken": "lots"}, "4107:3: timetaken: not a number: 'lots'"),
+    ({"timetaken": 25}, "4107:3: timetaken: 25 is more than 24 hours in one entry"),
+    ({"traveltime": True}, "4107:3: traveltime: expected a number, got bool"),
+    ({"timetaken": "NaN"}, "4107:3: timetaken: 'NaN' is not a finite number"),
+    ({"actionoohtime": float("inf")}, "4107:3: actionoohtime: inf is not a finite number"),
+    ({"hiddenfromuser": "maybe"}, "4107:3: hiddenfromuser: not a boolean"),
+    ({"chargerate": "x"}, "4107:3: chargerate: invalid literal"),
+    ({"who": "x" * 300}, "4107:3: who: a name of 300 characters"),
 ])
-def test_an_unreadable_action_is_a_payload_error_naming_it(changes: dict[str, Any], message: str) -> None:
-    with pytest.raises(PayloadError, match=message) as caught:
+def test_an_unreadable_action_is_a_payload_error_naming_it_and_the_field(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(PayloadError, match=f"^HaloPSA action {message}"):
         parts(row(**changes))
-    assert "HaloPSA action" in str(caught.value)
 
 
 def test_a_missing_required_key_is_a_payload_error() -> None:
     raw = row()
     del raw["last_updated"]
-    with pytest.raises(PayloadError, match="KeyError"):
+    with pytest.raises(PayloadError, match="last_updated: missing"):
         parts(raw)
 
 

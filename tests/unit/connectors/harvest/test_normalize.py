@@ -46,7 +46,7 @@ def test_a_full_entry_maps_every_field_the_rules_need() -> None:
     [
         pytest.param({"hours": 0.17}, "duration_seconds", 612, id="odd-hours"),
         pytest.param({"hours": 0}, "duration_seconds", 0, id="zero-hours"),
-        pytest.param({"hours": -1}, "duration_seconds", 0, id="negative-hours-clamped"),
+        pytest.param({"hours": 24}, "duration_seconds", 86400, id="a-whole-day-is-the-most"),
         pytest.param({"started_time": None}, "started_at", None, id="no-start-time"),
         pytest.param({"started_time": "09:15"}, "started_at", datetime(2026, 11, 2, 14, 15, tzinfo=timezone.utc), id="24h-clock"),
         pytest.param({"started_time": "12:05am"}, "started_at", datetime(2026, 11, 2, 5, 5, tzinfo=timezone.utc), id="midnight"),
@@ -79,13 +79,35 @@ def test_internal_notes_split_from_the_first_marked_line_on(notes: str, public: 
 
 
 @pytest.mark.parametrize(
-    "changes",
-    [{"id": None} | {"spent_date": "2026-13-01"}, {"hours": "lots"}, {"updated_at": "yesterday"},
-     {"started_time": "25:00"}, {"started_time": "13:00pm"}],
+    ("changes", "message"),
+    [
+        ({"id": None, "spent_date": "2026-13-01"}, r"^Harvest time entry None: spent_date: not a date"),
+        ({"spent_date": "2026-02-30"}, "spent_date: not a date: '2026-02-30'"),
+        ({"spent_date": "0001-01-01"}, "spent_date: 0001-01-01 is outside 1970..2999"),
+        ({"spent_date": "9999-12-31"}, "spent_date: 9999-12-31 is outside"),
+        ({"hours": "lots"}, "hours: not a number"),
+        ({"hours": -1}, "hours: -1 is negative"),
+        ({"hours": 25}, "hours: 25 is more than 24 hours in one entry"),
+        ({"hours": "NaN"}, "hours: 'NaN' is not a finite number"),
+        ({"hours": "inf"}, "hours: 'inf' is not a finite number"),
+        ({"hours": None}, "hours: missing"),
+        ({"updated_at": "yesterday"}, "updated_at: not a timestamp"),
+        ({"started_time": "25:00"}, "started_time: unreadable time of day '25:00'"),
+        ({"started_time": "12:60"}, "started_time: unreadable time of day '12:60'"),
+        ({"started_time": "13:00pm"}, "started_time: unreadable"),
+        ({"started_time": True}, "started_time: expected a time of day"),
+        ({"notes": ["a"]}, "notes: expected text"),
+        ({"user": "Priya"}, "user: expected an object"),
+        ({"user": {"id": 9001, "name": 42}}, "user.name: expected text"),
+        ({"billable": "false"}, "billable: expected true or false"),
+        ({"id": {"x": 1}}, "id: not an id"),
+    ],
 )
-def test_unreadable_payloads_are_payload_errors_naming_the_entry(changes: dict[str, Any]) -> None:
-    with pytest.raises(PayloadError, match="Harvest time entry"):
+def test_unreadable_payloads_are_payload_errors_naming_the_entry_and_the_field(
+        changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(PayloadError, match=message) as caught:
         normalize(raw(**changes), account="h", client_key=None, tz=NY)
+    assert str(caught.value).startswith("Harvest time entry ")
 
 
 def test_missing_required_key_is_a_payload_error() -> None:

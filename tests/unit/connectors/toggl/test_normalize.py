@@ -284,3 +284,21 @@ def test_route_picks_the_most_specific_selector(project_id: int | None, client_i
         _route("acme-maintenance", 61203441, (202793182,)), _route("by-project", None, (300000001,)),
     ])
     assert route(routes, project_id, client_id) == expected
+
+
+@pytest.mark.parametrize(("seconds", "message"), [
+    (float("nan"), "seconds: nan is not a finite number"),
+    (float("inf"), "seconds: inf is not a finite number"),
+    (float("-inf"), "seconds: -inf is not a finite number"),
+    (86401, "seconds: 86401 is more than 24 hours in one entry"),
+    ("5400", "seconds: expected a number of seconds, got '5400'"),
+])
+def test_a_duration_that_cannot_be_right_is_refused_naming_the_entry_and_the_field(seconds: Any, message: str) -> None:
+    with pytest.raises(PayloadError, match=f"^Toggl Track time entry 3545645770: {message}$"):
+        normalize_report_entry(flat(seconds=seconds), account="t", client_key=None, tz=LONDON)
+
+
+def test_a_whole_day_is_the_longest_entry_and_a_running_timer_counts_nothing() -> None:
+    assert normalize_report_entry(flat(seconds=86400), account="t", client_key=None, tz=LONDON).duration_seconds == 86400
+    assert normalize_api_entry(api(duration=-1790000000), account="t", client_key=None,
+                               tz=LONDON).duration_seconds == 0
