@@ -127,6 +127,10 @@ CASES = {
         adjustments=(Adjustment(date(2026, 12, 1), D("10"), "Top-up", "block"),),
         generated_at=datetime(2026, 12, 20, tzinfo=UTC),
     ),
+    "prepaid pool overdrawn in an earlier cycle": consistent(
+        [pool("support"), pool("prepaid", cap=D("0"), carried_in=D("-3.25"), resets=False)],
+        [line(1, "1.00", "support"), line(2, "0.50", "prepaid")],
+    ),
     "stale with history and forecast": consistent(
         [pool("support", carried_in=D("2.5"))], [line(0, "6.00", "support")],
         stale=True, forecast=date(2026, 11, 20), notices=("You have used 75% of your hours this cycle.",),
@@ -200,3 +204,21 @@ def test_any_statement_validates_and_its_csv_sums_to_its_totals(
                            cycle=Cycle(START, None if block else date(2026, 12, 1), "Asia/Kolkata"))
     check(statement)
     render(statement)["index.html"].decode("utf-8")  # the page renders for every one of them
+
+
+def test_a_never_resetting_pool_overdrawn_last_cycle_carries_its_debt_and_still_validates() -> None:
+    from syncd.config import RetainerConfig
+    from syncd.ledger import build_statement
+
+    retainer = RetainerConfig.model_validate({
+        "cycle": {"monthly": "2026-10-01"},
+        "pools": {"support": {"cap_hours": 10, "overflow_to": "prepaid"},
+                  "prepaid": {"cap_hours": 5, "resets": "never"}},
+    })
+    work = [line(3, "18.00", "support")]  # November: 10 h of support, then 8 h from a 5 h prepaid pool
+    statement = build_statement(work, client_key="c", client_name="Client", retainer=retainer,
+                                timezone="Europe/London", now=datetime(2026, 12, 5, 12, tzinfo=UTC))
+    prepaid = next(p for p in check(statement)["pools"] if p["name"] == "prepaid")
+    # The pool's cap shows every cycle; what earlier use took from it comes in as carried_in.
+    assert (prepaid["cap"], prepaid["carried_in"], prepaid["available"]) == ("5.00", "-8.00", "-3.00")
+    assert (prepaid["remaining"], prepaid["over"]) == ("0.00", "3.00")
