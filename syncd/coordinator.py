@@ -141,6 +141,9 @@ class Coordinator:
         self._rules: dict[str, CompiledRules] = {
             key: compile_rules(config.rules_for(key)) for key in config.clients
         }
+        # One publish of a client at a time: two of its accounts synced at once would otherwise
+        # render side by side, and the one that read the store first could write last.
+        self._publishing: dict[str, asyncio.Lock] = {}
 
     async def aclose(self) -> None:
         """Wait for in-flight syncs, then close every connector."""
@@ -552,7 +555,14 @@ class Coordinator:
         )
 
     async def publish_client(self, client_key: str) -> Published:
-        """Render the client's page from the store and write it; unchanged bytes stay as they are."""
+        """Render the client's page from the store and write it; unchanged bytes stay as they are.
+
+        Publishes of one client queue behind each other, so the page written last is always
+        built from the store as it was last read."""
+        async with self._publishing.setdefault(client_key, asyncio.Lock()):
+            return await self._publish(client_key)
+
+    async def _publish(self, client_key: str) -> Published:
         now = self.clock()
         # Read here, in the loop that owns the budgets, not in the worker thread.
         next_update = self.next_update_by(client_key, now)

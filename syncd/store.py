@@ -248,14 +248,15 @@ class AccountLock:
             self._conn = None
 
 
-def lock_key(account: str, schema: str = "public") -> int:
-    """A stable signed 64-bit key for an account's advisory lock in the store kept in ``schema``.
+def lock_key(account: str, schema: str = "public", *, kind: str = "account") -> int:
+    """A stable signed 64-bit key for an account's advisory lock in the store kept in ``schema``
+    (``kind="link"`` with a client key: the lock on that client's page links).
 
     Advisory locks span the whole database, so the key names the schema: two deployments kept
     in two schemas of one database never hold each other up. The default schema keeps the
     key it always had, so replicas of different versions still exclude each other.
     """
-    name = f"syncd:account:{account}" if schema == "public" else f"syncd:{schema}:account:{account}"
+    name = f"syncd:{kind}:{account}" if schema == "public" else f"syncd:{schema}:{kind}:{account}"
     return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
 
 
@@ -577,7 +578,7 @@ class Store:
     def token_for(self, client_key: str, *, now: datetime) -> str | None:
         """The client's live page token, created on first use; None once its link is revoked
         (a revoked client stays unpublished until :meth:`rotate_token` gives it a new link)."""
-        with self._tx() as conn:
+        with self._links_tx(client_key) as conn:
             rows = conn.execute(
                 select(link_tokens.c.token, link_tokens.c.revoked_at)
                 .where(link_tokens.c.client_key == client_key)
@@ -603,7 +604,7 @@ class Store:
 
     def rotate_token(self, client_key: str, *, now: datetime) -> tuple[str, list[str]]:
         """Give the client a new live token (also after a revoke); returns it and the tokens it replaced."""
-        with self._tx() as conn:
+        with self._links_tx(client_key) as conn:
             old = self._revoke_live(conn, client_key, now)
             token = new_token()
             conn.execute(insert(link_tokens).values(token=token, client_key=client_key, created_at=now))
@@ -615,7 +616,7 @@ class Store:
         A client that never had a token gets one already revoked, so a later publish does
         not quietly hand it a first link.
         """
-        with self._tx() as conn:
+        with self._links_tx(client_key) as conn:
             old = self._revoke_live(conn, client_key, now)
             has_any = conn.execute(select(func.count()).select_from(link_tokens).where(
                 link_tokens.c.client_key == client_key)).scalar_one()
@@ -623,6 +624,24 @@ class Store:
                 conn.execute(insert(link_tokens).values(token=new_token(), client_key=client_key,
                                                         created_at=now, revoked_at=now))
             return old
+
+    @contextmanager
+    def _links_tx(self, client_key: str) -> Iterator[Connection]:
+        """A transaction that holds the client's link tokens to itself until it commits.
+
+        Reading "no live token" and inserting one is not atomic on its own: two publishes of
+        one client (two of its accounts synced at once, or two replicas) would each mint a
+        token, and the client would get two pages at two addresses. SQLite takes its write
+        lock before the read; PostgreSQL a transaction-scoped advisory lock on the client.
+        """
+        with self.engine.begin() as conn:
+            if conn.dialect.name == "sqlite":
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            elif conn.dialect.name == "postgresql":
+                schema = conn.execute(text("SELECT current_schema()")).scalar() or "public"
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": lock_key(client_key, schema, kind="link")})
+            yield conn
 
     def linked_clients(self) -> set[str]:
         """Every client key that has had a page token (live or revoked)."""

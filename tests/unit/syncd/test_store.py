@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta, timezone
 
 import pytest
 import sqlalchemy as sa
 
+from syncd import store as store_module
 from syncd.models import TimeEntry
 from syncd.store import Applied, Store, SyncRun
 
@@ -104,6 +107,36 @@ def test_tokens_are_stable_per_client_long_and_url_safe(any_store: Store) -> Non
     assert len(token) >= 32 and token.replace("-", "").replace("_", "").isalnum()
     assert any_store.client_for_token(token) == "acme"
     assert any_store.client_for_token("unknown-token-value") is None
+
+
+def test_many_first_publishes_of_one_client_at_once_mint_a_single_token(
+    any_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two accounts of one client synced together publish it from two threads (and two
+    # replicas from two processes): each must find the token the other minted. Minting is
+    # held open until a second thread also decides to mint, or for half a second when none
+    # does, so an unguarded read-then-insert is caught every time rather than by luck.
+    ask, minting, second = threading.Barrier(8), [], threading.Event()
+    mint = store_module.new_token
+
+    def slow_mint() -> str:
+        minting.append(1)
+        if len(minting) >= 2:
+            second.set()
+        second.wait(timeout=0.5)
+        return mint()
+
+    monkeypatch.setattr(store_module, "new_token", slow_mint)
+
+    def first_publish(_: int) -> str | None:
+        ask.wait(timeout=10)
+        return any_store.token_for("acme", now=NOW)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        tokens = set(pool.map(first_publish, range(8)))
+    with any_store.engine.connect() as conn:
+        held = conn.execute(sa.text("SELECT count(*) FROM link_tokens WHERE client_key = 'acme'")).scalar()
+    assert len(tokens) == 1 and held == 1
 
 
 def test_rotating_a_token_revokes_the_old_one_and_issues_a_new_one(any_store: Store) -> None:
