@@ -181,9 +181,14 @@ async def measure(vendor: str, clients: int, *, naive: bool = True, seed: int = 
                                connector_factory=simulated_connectors(clock, transport))
         jobs = Jobs(config, coordinator)  # what the scheduler's refresh job runs at each tick
         keys = sorted(config.clients)
-        clock.now = START - timedelta(seconds=HOUR)
-        for client in range(clients):
-            fleet.add_work(client, "Earlier work")  # history, so lookups are warm as in a running daemon
+        # History, so lookups are warm as in a running daemon: each client's earlier entry at
+        # its own moment of the hour before. (Stamped all at one instant, they would share the
+        # vendor's newest stamp, where the backfill leaves the cursor, and the hour's first poll
+        # would re-read every one of them.)
+        earlier = random.Random(seed + 1)
+        for moment, client in sorted((earlier.uniform(0, HOUR), client) for client in range(clients)):
+            clock.now = START - timedelta(seconds=HOUR - moment)
+            fleet.add_work(client, "Earlier work")
         clock.now = START
         await jobs.refresh(keys)  # the first refresh (the backfill) is not part of the hour
         settings = config.accounts[ACCOUNT]
@@ -300,7 +305,13 @@ def section() -> str:
     slack = toggl["lookback 1m"]
     return f"""## Quota cost (one account per vendor sandbox, 5-minute freshness, one simulated hour)
 
-Each client logs about one entry an hour, at its own moment. "Ours" is the daemon's refresh
+Each client logs about one entry an hour, at its own moment; before the hour, each logged one
+at its own moment of the hour before, which a first refresh reads (the backfill, not counted).
+The backfill leaves the cursor at the newest last-update the vendor stamped, not at our clock
+(which may run ahead of the vendor's), so the hour's first poll re-reads the lookback before
+that stamp. A history stamped all at one instant, as a bulk edit leaves it, is re-read whole
+by that one poll: measured so at 1,000 clients, it cost 1 more page on ConnectWise and
+HaloPSA, 2 on Autotask and 18 on Toggl, once. "Ours" is the daemon's refresh
 job driving the real coordinator and connectors. Polls count the time-entry listing requests
 of the 12 polls; lookups are the polls' other requests (HaloPSA's hourly OAuth token,
 Autotask's batched ticket lookups and hourly threshold reading, Toggl's project and tag
