@@ -121,7 +121,7 @@ What bounds the throughput: CPU in the one process (Python's GIL), not the sandb
 serves the same pages {r.download.entries_per_second / s.entries_per_second:.1f}× faster than syncd consumes them. Per entry, reading costs
 JSON parsing, normalizing and routing to its client, then a digest and an insert; per page,
 the rules and the leak guard over a year of the client's entries, the ledger, rendering
-and four fsyncs. Profiling this benchmark (py-spy) found, and this branch fixed: every page
+and four fsyncs. Profiling this benchmark (py-spy) found, and syncd now avoids: every page
 build scanned all of the account's entries for technician names (now a walk of an index,
 a few seeks); each Harvest entry was offered to every client's selector in turn (500 tries
 an entry, now one lookup); each entry was serialized twice; pages were stored, and client

@@ -174,7 +174,7 @@ Goal: our whole sync and publish in less wall time than the peer's extraction al
 
 What bounds both: CPU, on one core each (Python's GIL); the CPU seconds are about even,
 ours covering storing, rules and publishing besides the reading. Profiles with py-spy (20,000
-entries, on this branch): the tap spends about 60% of its time in singer's schema transform
+entries): the tap spends about 60% of its time in singer's schema transform
 of each record, most of it parsing date-times, and the rest in deep copies, JSON and writing
 messages. Ours spends about a quarter of its busy time in the rules and the leak guard
 (scrubbing names, looking for internal-note text in every line), a sixth storing entries

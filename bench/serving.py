@@ -343,6 +343,6 @@ algorithm on and each response's last segment waited for the client's delayed AC
 (stat, open, reads, close) where ours reads the small page in one; http.server is a
 thread-per-connection server. While the daemon syncs, rendering and storing share
 the one interpreter with the server, which is what the p99 shows; pages are rendered off
-the event loop and published two at a time, which kept it near 100 ms (four at a time gave
-130-150 ms).
+the event loop and published two at a time (when this was chosen, two at a time gave a p99
+near 100 ms and four at a time 130-150 ms).
 """
